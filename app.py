@@ -1,0 +1,24 @@
+"""The public HTTP API of the Boston PB platform: a switchboard.
+
+It builds the Chalice app, attaches the request middleware and registers the
+blueprints; every route lives in ``chalicelib/api``.
+"""
+
+import uuid
+
+from chalice import Chalice
+
+from chalicelib.api.public import public
+from chalicelib.observability import bind_request
+
+app = Chalice(app_name="pb-api")
+app.register_blueprint(public)
+
+
+@app.middleware("http")
+def correlate(event, get_response):
+    request_id = (event.context or {}).get("requestId") or uuid.uuid4().hex
+    bind_request(request_id)
+    response = get_response(event)
+    response.headers["X-Request-Id"] = request_id
+    return response

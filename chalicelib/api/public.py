@@ -1,0 +1,127 @@
+"""The public API: read the cycle and ballot, cast a ballot, read results.
+
+Each route parses the request, calls one function in ``chalicelib`` and
+returns; :func:`answers` turns domain errors into HTTP answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+
+from chalice import Blueprint
+
+from chalicelib.api.responses import error, internal_error, json_body, ok
+from chalicelib.cycle import Phase, ballot_document, calendar_to_dict
+from chalicelib.errors import NotFound, PBError, PhaseClosed
+from chalicelib.observability import count
+from chalicelib.services import get_services
+from chalicelib.voting import cast_ballot
+
+logger = logging.getLogger(__name__)
+
+public = Blueprint(__name__)
+
+#: Phases in which the ballot is public.
+BALLOT_PHASES = (Phase.VOTING, Phase.TALLY, Phase.RESULTS, Phase.IMPLEMENTATION)
+RESULT_PHASES = (Phase.RESULTS, Phase.IMPLEMENTATION)
+
+
+def answers(view):
+    """Run ``view``; answer domain errors with their code, anything else with 500."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except PBError as exc:
+            if exc.status >= 500:
+                logger.warning("request refused", extra={"code": exc.code})
+            return error(exc)
+        except Exception:
+            logger.exception("unhandled error")
+            return internal_error()
+
+    return wrapper
+
+
+@public.route("/cycle", methods=["GET"])
+@answers
+def read_current_cycle():
+    cycle = get_services().store.current_cycle()
+    return ok(
+        {
+            "cycle_id": cycle.cycle_id,
+            "name": cycle.name,
+            "phase": cycle.phase.value,
+            "calendar": calendar_to_dict(cycle.calendar),
+            "budget_cap": cycle.budget_cap,
+            "selection_limit": cycle.selection_limit,
+            "min_voting_age": cycle.min_voting_age,
+            "timezone": cycle.timezone,
+            "languages": list(cycle.languages),
+            "ballot_hash": cycle.ballot_hash or None,
+        }
+    )
+
+
+@public.route("/ballot", methods=["GET"])
+@answers
+def read_ballot():
+    cycle = get_services().store.current_cycle()
+    if cycle.phase not in BALLOT_PHASES:
+        raise NotFound(
+            "The ballot is published when voting opens.",
+            field="phase",
+            code="BALLOT_NOT_PUBLISHED",
+        )
+    return ok(
+        {
+            **ballot_document(cycle),
+            "ballot_hash": cycle.ballot_hash,
+            "voting": calendar_to_dict(cycle.calendar)["voting"],
+        },
+        headers={"Cache-Control": "public, max-age=60"},
+    )
+
+
+@public.route("/ballots", methods=["POST"], content_types=["*/*"])
+@answers
+def cast():
+    services = get_services()
+    request = public.current_request
+    try:
+        receipt = cast_ballot(
+            services.store,
+            services.voter_secret,
+            json_body(request),
+            request.headers.get("idempotency-key"),
+            now=services.clock(),
+        )
+    except PBError as exc:
+        count("BallotRefused", code=exc.code)
+        raise
+    if not receipt.replayed:
+        count("BallotRecorded", channel="online")
+    logger.info("ballot answered", extra={"replayed": receipt.replayed})
+    return ok(
+        receipt.to_dict(),
+        status=201,
+        headers={"Idempotent-Replayed": str(receipt.replayed).lower()},
+    )
+
+
+@public.route("/results", methods=["GET"])
+@answers
+def read_results():
+    services = get_services()
+    cycle = services.store.current_cycle()
+    if cycle.phase not in RESULT_PHASES:
+        raise PhaseClosed(
+            "Results are published after the tally.",
+            field="phase",
+            code="RESULTS_NOT_PUBLISHED",
+        )
+    body = json.loads(services.results.get(cycle.cycle_id, "result.json"))
+    return ok(body, headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,75 @@
+"""Turning domain answers into HTTP answers: the only place that knows HTTP codes.
+
+Every error body is ``{"code": ..., "message": ..., "field": ...}``. Codes
+are stable and documented in ``docs/api.md``; messages are sentences a
+resident can act on. Anything that is not a :class:`PBError` becomes a bland
+500 whose trace is logged, never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from chalice import Response
+
+from chalicelib.errors import InvalidInput, PBError, Unavailable
+
+logger = logging.getLogger(__name__)
+
+JSON = {"Content-Type": "application/json"}
+_MAX_BODY = 16 * 1024
+
+
+def ok(body: object, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers={**JSON, **(headers or {})},
+    )
+
+
+def error(exc: PBError) -> Response:
+    headers = dict(JSON)
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+    return Response(
+        body=json.dumps(exc.to_dict(), ensure_ascii=False),
+        status_code=exc.status,
+        headers=headers,
+    )
+
+
+def internal_error() -> Response:
+    body = {
+        "code": "INTERNAL_ERROR",
+        "message": "Something went wrong on our side. Please try again.",
+    }
+    return Response(body=json.dumps(body), status_code=500, headers=JSON)
+
+
+def json_body(request) -> object:
+    """Decode a request body that must be JSON; raise ``InvalidInput``."""
+    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+    content_type = headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise InvalidInput(
+            "Send the body as application/json.",
+            field="Content-Type",
+            code="UNSUPPORTED_MEDIA_TYPE",
+        )
+    raw = request.raw_body or b""
+    if len(raw) > _MAX_BODY:
+        raise InvalidInput(
+            "The body is too large.", field="body", code="BODY_TOO_LARGE"
+        )
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # bad UTF-8, bad JSON, absurdly long numbers
+        raise InvalidInput(
+            "The body is not valid JSON.", field="body", code="MALFORMED_JSON"
+        ) from exc
+    except RecursionError as exc:
+        raise InvalidInput(
+            "The body is nested too deeply.", field="body", code="MALFORMED_JSON"
+        ) from exc

@@ -1,0 +1,105 @@
+"""Domain errors, shared by every layer.
+
+The map::
+
+    PBError                      base; carries a stable ``code`` and ``field``
+    ├── InvalidInput             400: a request or file is malformed
+    │   └── PabulibFormatError   a ``.pb`` file is malformed (line number kept)
+    ├── NotEligible              403: the resident may not take part (age, residency)
+    ├── NotFound                 404: no such cycle, ballot or result
+    ├── Conflict                 409: the request is valid but the state forbids it
+    │   ├── PhaseClosed          the phase that accepts this request is not open
+    │   ├── AlreadyVoted         this voter already has a ballot in this cycle
+    │   ├── IllegalTransition    the phase state machine refuses the move
+    │   ├── StaleVersion         someone else changed the cycle first
+    │   └── IdempotencyMismatch  an idempotency key reused for another request
+    └── Unavailable              503: AWS throttled or a transaction conflicted
+
+Domain and storage code raise these; only the API edge turns them into HTTP
+answers (see ``chalicelib.api.responses``). Codes are part of the public
+contract: clients branch on them, so never rename one.
+"""
+
+from __future__ import annotations
+
+
+class PBError(Exception):
+    """Base of every error a client may see."""
+
+    status = 500
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+    def to_dict(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class InvalidInput(PBError):
+    status = 400
+    code = "INVALID_INPUT"
+
+
+class PabulibFormatError(InvalidInput):
+    """A ``.pb`` file that cannot be read; ``line`` is 1-based."""
+
+    code = "PB_FORMAT"
+
+    def __init__(self, message: str, *, line: int | None = None):
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(where + message, field="file")
+        self.line = line
+
+
+class NotEligible(PBError):
+    status = 403
+    code = "NOT_ELIGIBLE"
+
+
+class NotFound(PBError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class Conflict(PBError):
+    status = 409
+    code = "CONFLICT"
+
+
+class PhaseClosed(Conflict):
+    code = "PHASE_CLOSED"
+
+
+class AlreadyVoted(Conflict):
+    code = "ALREADY_VOTED"
+
+
+class IllegalTransition(Conflict):
+    code = "ILLEGAL_TRANSITION"
+
+
+class StaleVersion(Conflict):
+    code = "STALE_VERSION"
+
+
+class IdempotencyMismatch(Conflict):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class Unavailable(PBError):
+    """AWS was busy; the client may retry after ``retry_after`` seconds."""
+
+    status = 503
+    code = "TRY_AGAIN"
+
+    def __init__(self, message: str, *, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,56 @@
+"""The collaborators a Lambda needs, built once per process on first use.
+
+Handlers call :func:`get_services`; tests call :func:`reset_services` after
+pointing the ``PB_*`` variables at a moto stack, so nothing AWS-shaped exists
+before moto does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from chalicelib.settings import Settings
+from chalicelib.storage.repository import Store
+from chalicelib.storage.results import ResultStore
+from chalicelib.storage.secrets import VoterKeySecret
+
+
+@dataclasses.dataclass
+class Services:
+    settings: Settings
+    store: Store
+    results: ResultStore
+    voter_secret: Callable[[], bytes]
+    clock: Callable[[], datetime]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        return cls(
+            settings=settings,
+            store=Store.from_settings(settings),
+            results=ResultStore(settings.results_bucket),
+            voter_secret=VoterKeySecret(settings.voter_key_secret_arn),
+            clock=lambda: datetime.now(UTC),
+        )
+
+
+_services: Services | None = None
+_lock = threading.Lock()
+
+
+def get_services() -> Services:
+    global _services
+    if _services is None:
+        with _lock:
+            if _services is None:
+                _services = Services.from_settings(Settings.from_env())
+    return _services
+
+
+def reset_services(services: Services | None = None) -> None:
+    """Forget the cached collaborators, or install ``services`` (tests)."""
+    global _services
+    _services = services

@@ -1,0 +1,114 @@
+"""PynamoDB models of the five tables that ``infra/template.yaml`` creates.
+
+Table names are not known at import time: :func:`bind` sets them from the
+stage's :class:`~chalicelib.settings.Settings` on first use, so moto (or the
+real account) is in place before any client exists.
+
+What each table holds, and what it must never hold:
+
+- ``cycles``: one item per cycle (the rules, calendar, ballot, phase and
+  version) and the ``@current`` pointer item.
+- ``voter-marks``: one item per voter per cycle, keyed by the keyed HMAC of
+  the voter's identity. Turnout fields only (channel, neighbourhood, age
+  bracket, day). No ballot id, no receipt, no time finer than a day.
+- ``ballots``: one item per ballot: its selections and the hash of its
+  receipt. No voter key, no time finer than a day.
+- ``idempotency``: what a retried submission needs to get its receipt back;
+  expires by TTL. No voter key.
+- ``audit``: append-only record of phase changes and staff actions.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.models import Model
+
+from chalicelib.settings import Settings
+
+
+class CycleModel(Model):
+    class Meta:
+        table_name = "unbound-cycles"
+
+    cycle_id = UnicodeAttribute(hash_key=True)
+    phase = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=0)
+    ballot_hash = UnicodeAttribute(null=True)
+    document = JSONAttribute(null=True)
+    points_to = UnicodeAttribute(null=True)
+
+
+class VoterMarkModel(Model):
+    class Meta:
+        table_name = "unbound-voter-marks"
+
+    voter_key = UnicodeAttribute(hash_key=True)
+    cycle_id = UnicodeAttribute()
+    voted_on = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    neighbourhood = UnicodeAttribute(null=True)
+    age_bracket = UnicodeAttribute(null=True)
+
+
+class BallotModel(Model):
+    class Meta:
+        table_name = "unbound-ballots"
+
+    cycle_id = UnicodeAttribute(hash_key=True)
+    ballot_id = UnicodeAttribute(range_key=True)
+    selections = ListAttribute(of=UnicodeAttribute)
+    ballot_hash = UnicodeAttribute()
+    cast_on = UnicodeAttribute()
+
+
+class IdempotencyModel(Model):
+    class Meta:
+        table_name = "unbound-idempotency"
+
+    idempotency_id = UnicodeAttribute(hash_key=True)
+    receipt = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()
+    recorded_on = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class AuditModel(Model):
+    class Meta:
+        table_name = "unbound-audit"
+
+    cycle_id = UnicodeAttribute(hash_key=True)
+    entry_id = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    action = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    before = JSONAttribute(null=True)
+    after = JSONAttribute(null=True)
+
+
+MODELS = (CycleModel, VoterMarkModel, BallotModel, IdempotencyModel, AuditModel)
+
+
+def bind(settings: Settings) -> None:
+    """Point every model at the stage's tables and drop cached connections."""
+    names = {
+        CycleModel: settings.cycles_table,
+        VoterMarkModel: settings.voter_marks_table,
+        BallotModel: settings.ballots_table,
+        IdempotencyModel: settings.idempotency_table,
+        AuditModel: settings.audit_table,
+    }
+    region = os.environ.get("AWS_REGION") or os.environ.get(
+        "AWS_DEFAULT_REGION", "us-east-1"
+    )
+    for model, table_name in names.items():
+        model.Meta.table_name = table_name
+        model.Meta.region = region
+        model._connection = None

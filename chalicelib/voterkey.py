@@ -1,0 +1,91 @@
+"""The voter index key: a keyed HMAC of one normalised identity.
+
+Pure. Whatever a resident identifies with (an access code, an email, a
+phone number) is normalised so that trivial differences (case, spaces,
+dashes, a missing +1) cannot give one person two keys, then hashed with a
+secret key that lives only in Secrets Manager. Raw identities are never
+stored or logged; only :func:`voter_key` output is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+from chalicelib.errors import InvalidInput
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CODE = re.compile(r"^[A-Z0-9]{6,32}$")
+
+
+def normalise(kind: str, value: str) -> str:
+    """Return the canonical form of an identity; raise ``InvalidInput``.
+
+    Emails are trimmed and case-folded, phones become E.164 (a bare 10-digit
+    number is taken as North American), access codes lose spaces and dashes
+    and are upper-cased.
+    """
+    if kind == "email":
+        email = value.strip().casefold()
+        if not _EMAIL.match(email):
+            raise InvalidInput(
+                "That email address does not look complete.",
+                field="voter.value",
+                code="INVALID_EMAIL",
+            )
+        return "email:" + email
+    if kind == "phone":
+        return "phone:" + _e164(value)
+    if kind == "access_code":
+        code = re.sub(r"[\s-]", "", value).upper()
+        if not _CODE.match(code):
+            raise InvalidInput(
+                "An access code has 6 to 32 letters and digits.",
+                field="voter.value",
+                code="INVALID_ACCESS_CODE",
+            )
+        return "code:" + code
+    raise InvalidInput(
+        "Unknown kind of voter identifier.", field="voter.kind", code="INVALID_VOTER"
+    )
+
+
+def voter_key(secret: bytes, cycle_id: str, kind: str, value: str) -> str:
+    """The voter-mark key for this identity in this cycle (hex HMAC-SHA256)."""
+    message = f"{cycle_id}\x1f{normalise(kind, value)}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def _e164(raw: str) -> str:
+    text = raw.strip()
+    if re.search(r"[^\d\s().+-]", text):
+        raise InvalidInput(
+            "A phone number holds only digits, spaces and + ( ) -.",
+            field="voter.value",
+            code="INVALID_PHONE",
+        )
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+"):
+        candidate = digits
+    elif text.startswith("00"):
+        candidate = digits[2:]
+    elif len(digits) == 10:
+        candidate = "1" + digits
+    elif len(digits) == 11 and digits.startswith("1"):
+        candidate = digits
+    else:
+        candidate = ""
+    if not 8 <= len(candidate) <= 15 or candidate.startswith("0"):
+        raise InvalidInput(
+            "Give the phone number with its area code.",
+            field="voter.value",
+            code="INVALID_PHONE",
+        )
+    if candidate.startswith("1") and (len(candidate) != 11 or candidate[1] in "01"):
+        raise InvalidInput(
+            "A US or Canadian number has 10 digits after +1.",
+            field="voter.value",
+            code="INVALID_PHONE",
+        )
+    return "+" + candidate

@@ -1,0 +1,165 @@
+"""Casting a ballot: the one path from a resident's choice to storage.
+
+:func:`cast_ballot` validates the submission, checks eligibility, derives
+the voter key and hands one transaction to the store. The store guarantees
+one vote per voter key; this module guarantees that a retried submission
+(same idempotency key, same choices) gets the same receipt back.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from chalicelib.ballot import check_selections, parse_cast_request
+from chalicelib.cycle import Cycle, Phase
+from chalicelib.eligibility import check_eligibility
+from chalicelib.errors import (
+    IdempotencyMismatch,
+    InvalidInput,
+    PhaseClosed,
+    StaleVersion,
+)
+from chalicelib.storage.repository import IdempotencyRecord, StoredBallot, VoterMark
+from chalicelib.voterkey import voter_key
+
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+#: How long a retry can still recover its receipt.
+IDEMPOTENCY_TTL = timedelta(days=7)
+CHANNELS = ("online", "in_person")
+
+
+@dataclasses.dataclass(frozen=True)
+class Receipt:
+    receipt: str
+    cycle_id: str
+    ballot_hash: str
+    recorded_on: str
+    replayed: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "receipt": self.receipt,
+            "cycle_id": self.cycle_id,
+            "ballot_hash": self.ballot_hash,
+            "recorded_on": self.recorded_on,
+        }
+
+
+def new_receipt() -> str:
+    """An unguessable receipt (120 random bits), easy to read aloud."""
+    raw = base64.b32encode(secrets.token_bytes(15)).decode()
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def receipt_hash(receipt: str) -> str:
+    """The id under which a ballot is stored and later published."""
+    return hashlib.sha256(receipt.encode()).hexdigest()
+
+
+def cast_ballot(
+    store,
+    voter_secret: Callable[[], bytes],
+    body: object,
+    idempotency_key: str | None,
+    *,
+    now: datetime,
+    channel: str = "online",
+) -> Receipt:
+    """Record one ballot in the current cycle and return its receipt.
+
+    Raises ``InvalidInput`` (bad body or key), ``NotEligible``,
+    ``PhaseClosed``, ``AlreadyVoted``, ``IdempotencyMismatch`` (the key was
+    used for different choices) or ``Unavailable``.
+    """
+    request = parse_cast_request(body)
+    key = _check_idempotency_key(idempotency_key)
+    cycle = store.current_cycle()
+    idempotency_id = f"{cycle.cycle_id}#{hashlib.sha256(key.encode()).hexdigest()}"
+
+    # A retry of a recorded ballot gets its receipt even after voting closed.
+    earlier = store.get_idempotency(idempotency_id)
+    if earlier is not None:
+        return _replay(earlier, request.fingerprint(), cycle)
+
+    if cycle.phase is not Phase.VOTING:
+        raise PhaseClosed("Voting is not open now.", field="phase")
+    check_selections(request, cycle)
+    bracket = check_eligibility(
+        request.attestation,
+        first_voting_day=cycle.first_voting_day,
+        min_age=cycle.min_voting_age,
+    )
+    if request.age_bracket is not None and request.age_bracket != bracket:
+        raise InvalidInput(
+            "The age bracket does not match the age given.",
+            field="age_bracket",
+            code="INVALID_CHOICE",
+        )
+
+    day = now.astimezone(ZoneInfo(cycle.timezone)).date().isoformat()
+    receipt = new_receipt()
+    mark = VoterMark(
+        voter_key=f"{cycle.cycle_id}#"
+        + voter_key(
+            voter_secret(), cycle.cycle_id, request.voter_kind, request.voter_value
+        ),
+        voted_on=day,
+        channel=channel,
+        neighbourhood=request.neighbourhood,
+        age_bracket=bracket,
+    )
+    try:
+        store.record_ballot(
+            cycle,
+            mark=mark,
+            ballot=StoredBallot(receipt_hash(receipt), request.selections, day),
+            idempotency_id=idempotency_id,
+            receipt=receipt,
+            fingerprint=request.fingerprint(),
+            expires_at=int((now + IDEMPOTENCY_TTL).timestamp()),
+        )
+    except StaleVersion:
+        # The same key raced us: whichever write won holds the receipt.
+        earlier = store.get_idempotency(idempotency_id)
+        if earlier is None:
+            raise
+        return _replay(earlier, request.fingerprint(), cycle)
+    return Receipt(receipt, cycle.cycle_id, cycle.ballot_hash, day)
+
+
+def _replay(earlier: IdempotencyRecord, fingerprint: str, cycle: Cycle) -> Receipt:
+    if earlier.fingerprint != fingerprint:
+        raise IdempotencyMismatch(
+            "This idempotency key was already used for a different ballot.",
+            field="Idempotency-Key",
+        )
+    return Receipt(
+        earlier.receipt,
+        cycle.cycle_id,
+        cycle.ballot_hash,
+        earlier.recorded_on,
+        replayed=True,
+    )
+
+
+def _check_idempotency_key(value: str | None) -> str:
+    if value is None or value == "":
+        raise InvalidInput(
+            "Send an Idempotency-Key header (a fresh UUID per ballot).",
+            field="Idempotency-Key",
+            code="MISSING_IDEMPOTENCY_KEY",
+        )
+    if not _IDEMPOTENCY_KEY.match(value):
+        raise InvalidInput(
+            "The Idempotency-Key is 8 to 128 letters, digits, - or _.",
+            field="Idempotency-Key",
+            code="INVALID_IDEMPOTENCY_KEY",
+        )
+    return value
