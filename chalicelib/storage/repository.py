@@ -477,7 +477,8 @@ def _audit_item(cycle_id, now, actor, action, reason, before, after) -> AuditMod
     stamp = format_time(now)
     return AuditModel(
         cycle_id,
-        f"{stamp}#{uuid.uuid4().hex}",
+        # Sortable by when it was written, even for entries sharing ``now``.
+        f"{time.time_ns():020d}#{uuid.uuid4().hex[:12]}",
         at=stamp,
         actor=actor,
         action=action,
