@@ -1,0 +1,1 @@
+"""pbctl: the command line for running and checking the Boston PB platform."""

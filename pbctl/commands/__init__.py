@@ -1,0 +1,1 @@
+"""pbctl subcommands; each module exposes ``register(subparsers)``."""

@@ -1,0 +1,108 @@
+"""``pbctl tally``: tally pabulib ``.pb`` files with the platform's own engine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+
+from chalicelib.errors import PBError
+from chalicelib.pabulib import from_units, read_pb
+from chalicelib.tally import RULES, TIE_BREAKS, tally_election
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``tally`` subcommand to ``subparsers``."""
+    parser = subparsers.add_parser(
+        "tally",
+        help="tally .pb files by a greedy rule",
+        description=(
+            "Tally each .pb file and print what is funded. The rule defaults to "
+            "the file's META rule when it is one of ours, else greedy."
+        ),
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="a .pb file")
+    parser.add_argument("--rule", choices=RULES, help="funding rule")
+    parser.add_argument(
+        "--budget", type=_budget, help="budget cap, overriding the file's"
+    )
+    parser.add_argument(
+        "--tie-break", choices=TIE_BREAKS, default="ballot-order", help="tie-break"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object per file"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _budget(raw: str) -> Decimal:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"not a non-negative amount: {raw!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Tally every file in ``args.files``; return 0 if all succeeded, else 1."""
+    lines = [_tally_file(path, args) for path in args.files]
+    if args.json:
+        for line in lines:
+            print(_json_line(line))
+    else:
+        _print_table(lines)
+    return 1 if any("error" in line for line in lines) else 0
+
+
+def _tally_file(path: str, args: argparse.Namespace) -> dict:
+    try:
+        election = read_pb(path)
+        result = tally_election(
+            election, rule=args.rule, budget=args.budget, tie_break=args.tie_break
+        )
+    except PBError as exc:
+        return {"file": path, "error": exc.message}
+    except OSError as exc:
+        return {"file": path, "error": f"cannot read the file: {exc.strerror}"}
+    return {
+        "file": path,
+        "rule": result.rule,
+        "budget": _money(result.budget, result.scale),
+        "funded": list(result.funded),
+        "spent": _money(result.spent, result.scale),
+    }
+
+
+def _money(units: int, scale: int) -> int | Decimal:
+    return from_units(units, scale)
+
+
+def _json_line(line: dict) -> str:
+    # json has no exact decimal; write a Decimal's digits as a JSON number.
+    parts = []
+    for key, value in line.items():
+        text = str(value) if isinstance(value, Decimal) else _dumps(value)
+        parts.append(f"{_dumps(key)}:{text}")
+    return "{" + ",".join(parts) + "}"
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _print_table(lines: list[dict]) -> None:
+    out = sys.stdout
+    for line in lines:
+        if "error" in line:
+            out.write(f"{line['file']}\n  error: {line['error']}\n")
+            continue
+        out.write(
+            f"{line['file']}\n"
+            f"  rule    {line['rule']}\n"
+            f"  budget  {line['budget']}\n"
+            f"  spent   {line['spent']}\n"
+            f"  funded  {len(line['funded'])}: {', '.join(line['funded'])}\n"
+        )

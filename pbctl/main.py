@@ -1,0 +1,41 @@
+"""Entry point of ``pbctl``: builds the parser from the command modules and runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pbctl.commands import demo, tally
+
+#: The command modules; add a module here to add its subcommand.
+COMMANDS = [
+    tally,
+    demo,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``pbctl`` parser with one subcommand per module in COMMANDS."""
+    parser = argparse.ArgumentParser(
+        prog="pbctl", description="Run and check the Boston PB platform."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module in COMMANDS:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``pbctl`` with ``argv`` and return its exit status (2 on usage errors)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
