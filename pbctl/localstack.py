@@ -1,0 +1,278 @@
+"""The local stack: moto on loopback, built from the production template.
+
+Locally, and in the functional tests, moto stands in for AWS. Either it runs
+in-process (``moto.mock_aws()``, used by the tests) or as a server on
+127.0.0.1 (``start_moto_server``, used by ``chalice local`` and the demo). In
+both cases ``create_stack`` feeds it the same ``infra/template.yaml`` that
+``aws cloudformation deploy`` uses in production, so tables, buckets and the
+secret have the names and key schemas the apps expect, and the stack outputs
+become the apps' settings (``chalicelib.settings.Settings``).
+
+moto 5.2's CloudFormation does not model everything in the template, so
+``create_stack`` closes the gaps through the service APIs:
+
+- ``AWS::SecretsManager::Secret`` is not supported at all. The secret is
+  created through Secrets Manager first (64 characters, no punctuation, as
+  the template asks) and handed to the stack as ``ExistingVoterKeySecretArn``,
+  the parameter production uses to keep an old stage's key.
+- ``PointInTimeRecoverySpecification`` and ``TimeToLiveSpecification`` on
+  tables, and ``VersioningConfiguration``, ``PublicAccessBlockConfiguration``
+  and ``OwnershipControls`` on buckets, are accepted but ignored. They are
+  applied afterwards from the template's own values.
+- ``SSESpecification`` on tables is stored under CloudFormation's key
+  (``SSEEnabled``) while DescribeTable looks for the API's (``Enabled``), so
+  moto never reports table encryption, and it has no API to set it later.
+  Locally the tables are simply unencrypted; the tests check the template.
+- ``AllowedValues`` on parameters is not enforced; ``create_stack`` checks the
+  stage itself.
+
+Nothing here talks to anything but moto: servers bind to loopback only, and
+``create_stack`` refuses a client that is aimed at a non-loopback endpoint
+while no in-process moto mock is active.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import yaml
+from botocore.exceptions import WaiterError
+from moto.server import ThreadedMotoServer
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
+STAGES = ("dev", "prod")
+SECRET_LENGTH = 64
+
+
+class LocalStackError(RuntimeError):
+    """The local stack could not be built, or the target is not moto."""
+
+
+# Loading the template -------------------------------------------------------
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """YAML loader that reads CloudFormation short forms (``!Ref``, ``!Sub``)."""
+
+
+def _construct_intrinsic(loader: yaml.SafeLoader, tag: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag == "Ref":
+        return {"Ref": value}
+    if tag == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag}": value}
+
+
+_TemplateLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """Parse a CloudFormation YAML template; short forms become long forms."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_TemplateLoader)
+
+
+# The moto server ------------------------------------------------------------
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class MotoServer:
+    """A running moto server; ``stop()`` shuts it down."""
+
+    host: str
+    port: int
+    _server: ThreadedMotoServer = field(repr=False)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> MotoServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def start_moto_server(port: int, host: str = "127.0.0.1") -> MotoServer:
+    """Start moto in server mode on a loopback address, in a daemon thread.
+
+    ``port`` 0 picks a free port; read the chosen one from the handle.
+    Returns a ``MotoServer``. Raises ``LocalStackError`` if ``host`` is not a
+    loopback address (moto's own default, 0.0.0.0, would expose it).
+    """
+    if not _is_loopback(host):
+        raise LocalStackError(f"moto only binds to loopback, not {host!r}")
+
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    return MotoServer(host=bound_host, port=bound_port, _server=server)
+
+
+# The stack ------------------------------------------------------------------
+
+
+def _moto_mock_active() -> bool:
+    # moto keeps this flag on while any mock_aws() is entered in this process.
+    try:
+        from moto.core.models import botocore_stubber
+    except ImportError:
+        return False
+    return bool(getattr(botocore_stubber, "enabled", False))
+
+
+def _local_endpoint(client: Any) -> str | None:
+    """Return the client's loopback endpoint, None under mock_aws, else raise."""
+    endpoint = client.meta.endpoint_url
+    if _is_loopback(urlsplit(endpoint).hostname):
+        return endpoint
+    if _moto_mock_active():
+        return None
+    raise LocalStackError(
+        f"refusing to build the local stack at {endpoint}: "
+        "aim the client at a loopback moto server or start moto.mock_aws()"
+    )
+
+
+def _ensure_voter_key_secret(secrets: Any, stage: str) -> str:
+    """Create ``pb-<stage>-voter-key`` unless it exists; return its ARN."""
+    name = f"pb-{stage}-voter-key"
+    try:
+        return secrets.describe_secret(SecretId=name)["ARN"]
+    except secrets.exceptions.ResourceNotFoundException:
+        pass
+
+    value = secrets.get_random_password(
+        PasswordLength=SECRET_LENGTH, ExcludePunctuation=True
+    )["RandomPassword"]
+    return secrets.create_secret(Name=name, SecretString=value)["ARN"]
+
+
+def _apply_unmodelled_properties(
+    template: dict[str, Any], physical_ids: dict[str, str], clients: dict[str, Any]
+) -> None:
+    """Apply the table and bucket properties moto's CloudFormation ignores."""
+    # Known limit: moto 5.2.5 drops these properties on create; when it models
+    # them, these calls become harmless repeats and can be removed.
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        name = physical_ids.get(logical_id)
+        if name is None:
+            continue
+
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            pitr = props.get("PointInTimeRecoverySpecification")
+            if pitr:
+                clients["dynamodb"].update_continuous_backups(
+                    TableName=name, PointInTimeRecoverySpecification=pitr
+                )
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:
+                clients["dynamodb"].update_time_to_live(
+                    TableName=name, TimeToLiveSpecification=ttl
+                )
+
+        if resource["Type"] == "AWS::S3::Bucket":
+            versioning = props.get("VersioningConfiguration")
+            if versioning:
+                clients["s3"].put_bucket_versioning(
+                    Bucket=name, VersioningConfiguration=versioning
+                )
+            public_access = props.get("PublicAccessBlockConfiguration")
+            if public_access:
+                clients["s3"].put_public_access_block(
+                    Bucket=name, PublicAccessBlockConfiguration=public_access
+                )
+            ownership = props.get("OwnershipControls")
+            if ownership:
+                clients["s3"].put_bucket_ownership_controls(
+                    Bucket=name, OwnershipControls=ownership
+                )
+
+
+def create_stack(
+    cloudformation_client: Any,
+    stage: str = "dev",
+    stack_name: str | None = None,
+    *,
+    session: boto3.session.Session | None = None,
+    template_path: Path = TEMPLATE_PATH,
+) -> dict[str, str]:
+    """Create the stage's stack from ``infra/template.yaml`` in moto.
+
+    The client must point at a loopback moto server, or moto's in-process mock
+    must be active. Other service clients are built from ``session`` (default:
+    the environment's credentials) at the same endpoint and region. The stack
+    is named ``pb-<stage>`` unless ``stack_name`` says otherwise.
+
+    Returns the stack outputs as ``{OutputKey: OutputValue}``. Raises
+    ``LocalStackError`` for a non-moto target, an unknown stage, or a stack
+    that does not reach CREATE_COMPLETE.
+    """
+    if stage not in STAGES:
+        raise LocalStackError(f"stage must be one of {STAGES}, not {stage!r}")
+    endpoint = _local_endpoint(cloudformation_client)
+    session = session or boto3.session.Session()
+    region = cloudformation_client.meta.region_name
+    clients = {
+        service: session.client(service, region_name=region, endpoint_url=endpoint)
+        for service in ("secretsmanager", "dynamodb", "s3")
+    }
+    stack_name = stack_name or f"pb-{stage}"
+    template = load_template(template_path)
+
+    # moto cannot create the secret from the template; make it and pass it in.
+    secret_arn = _ensure_voter_key_secret(clients["secretsmanager"], stage)
+
+    cloudformation_client.create_stack(
+        StackName=stack_name,
+        TemplateBody=template_path.read_text(encoding="utf-8"),
+        Parameters=[
+            {"ParameterKey": "Stage", "ParameterValue": stage},
+            {"ParameterKey": "ExistingVoterKeySecretArn", "ParameterValue": secret_arn},
+        ],
+    )
+    waiter = cloudformation_client.get_waiter("stack_create_complete")
+    try:
+        waiter.wait(StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    except WaiterError as exc:
+        raise LocalStackError(f"stack {stack_name} did not create: {exc}") from exc
+
+    resources = cloudformation_client.list_stack_resources(StackName=stack_name)
+    physical_ids = {
+        summary["LogicalResourceId"]: summary["PhysicalResourceId"]
+        for summary in resources["StackResourceSummaries"]
+        if summary.get("LogicalResourceId")
+    }
+    _apply_unmodelled_properties(template, physical_ids, clients)
+
+    stack = cloudformation_client.describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {
+        output["OutputKey"]: output["OutputValue"]
+        for output in stack.get("Outputs", [])
+    }
