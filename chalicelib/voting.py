@@ -33,6 +33,8 @@ _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 #: How long a retry can still recover its receipt.
 IDEMPOTENCY_TTL = timedelta(days=7)
 CHANNELS = ("online", "in_person")
+#: How stale the cycle read on the ballot path may be (see Store.current_cycle).
+CYCLE_CACHE_SECONDS = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +82,7 @@ def cast_ballot(
     """
     request = parse_cast_request(body)
     key = _check_idempotency_key(idempotency_key)
-    cycle = store.current_cycle()
+    cycle = store.current_cycle(max_age=CYCLE_CACHE_SECONDS)
     idempotency_id = f"{cycle.cycle_id}#{hashlib.sha256(key.encode()).hexdigest()}"
 
     # A retry of a recorded ballot gets its receipt even after voting closed.

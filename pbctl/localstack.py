@@ -42,7 +42,17 @@ from urllib.parse import urlsplit
 import boto3
 import yaml
 from botocore.exceptions import WaiterError
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import (
+    MotoRequestHandler,
+    ThreadedMotoServer,
+    make_server,
+)
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    create_backend_app,
+)
+
+from pbctl import motoshim
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
 STAGES = ("dev", "prod")
@@ -118,17 +128,32 @@ class MotoServer:
         self.stop()
 
 
+class _LocalMotoServer(ThreadedMotoServer):
+    """moto's threaded server, serving one request at a time (see motoshim)."""
+
+    def _server_entry(self) -> None:
+        app = motoshim.serialised(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 def start_moto_server(port: int, host: str = "127.0.0.1") -> MotoServer:
     """Start moto in server mode on a loopback address, in a daemon thread.
 
-    ``port`` 0 picks a free port; read the chosen one from the handle.
-    Returns a ``MotoServer``. Raises ``LocalStackError`` if ``host`` is not a
-    loopback address (moto's own default, 0.0.0.0, would expose it).
+    ``port`` 0 picks a free port; read the chosen one from the handle. The
+    server handles one request at a time and its DynamoDB transactions back
+    up only the items they touch (:mod:`pbctl.motoshim`). Returns a
+    ``MotoServer``. Raises ``LocalStackError`` if ``host`` is not a loopback
+    address (moto's own default, 0.0.0.0, would expose it).
     """
     if not _is_loopback(host):
         raise LocalStackError(f"moto only binds to loopback, not {host!r}")
 
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    motoshim.install()
+    server = _LocalMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     return MotoServer(host=bound_host, port=bound_port, _server=server)

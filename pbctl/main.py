@@ -6,12 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pbctl.commands import demo, tally
+from pbctl.commands import demo, tally, up
 
 #: The command modules; add a module here to add its subcommand.
 COMMANDS = [
     tally,
     demo,
+    up,
 ]
 
 

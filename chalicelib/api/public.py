@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 
-from chalice import Blueprint
+from chalice import Blueprint, CORSConfig
 
 from chalicelib.api.responses import error, internal_error, json_body, ok
 from chalicelib.cycle import Phase, ballot_document, calendar_to_dict
@@ -22,6 +23,22 @@ from chalicelib.voting import cast_ballot
 logger = logging.getLogger(__name__)
 
 public = Blueprint(__name__)
+
+
+def _cors() -> CORSConfig | bool:
+    """CORS for the stage's site origin only (``PB_SITE_ORIGIN``), else none."""
+    origin = os.environ.get("PB_SITE_ORIGIN", "")
+    if not origin:
+        return False
+    return CORSConfig(
+        allow_origin=origin,
+        allow_headers=["Content-Type", "Idempotency-Key"],
+        expose_headers=["Idempotent-Replayed", "X-Request-Id", "Retry-After"],
+        max_age=600,
+    )
+
+
+CORS = _cors()
 
 #: Phases in which the ballot is public.
 BALLOT_PHASES = (Phase.VOTING, Phase.TALLY, Phase.RESULTS, Phase.IMPLEMENTATION)
@@ -46,7 +63,7 @@ def answers(view):
     return wrapper
 
 
-@public.route("/cycle", methods=["GET"])
+@public.route("/cycle", methods=["GET"], cors=CORS)
 @answers
 def read_current_cycle():
     cycle = get_services().store.current_cycle()
@@ -66,10 +83,10 @@ def read_current_cycle():
     )
 
 
-@public.route("/ballot", methods=["GET"])
+@public.route("/ballot", methods=["GET"], cors=CORS)
 @answers
 def read_ballot():
-    cycle = get_services().store.current_cycle()
+    cycle = get_services().store.current_cycle(max_age=5.0)
     if cycle.phase not in BALLOT_PHASES:
         raise NotFound(
             "The ballot is published when voting opens.",
@@ -86,7 +103,7 @@ def read_ballot():
     )
 
 
-@public.route("/ballots", methods=["POST"], content_types=["*/*"])
+@public.route("/ballots", methods=["POST"], content_types=["*/*"], cors=CORS)
 @answers
 def cast():
     services = get_services()
@@ -112,7 +129,7 @@ def cast():
     )
 
 
-@public.route("/results", methods=["GET"])
+@public.route("/results", methods=["GET"], cors=CORS)
 @answers
 def read_results():
     services = get_services()

@@ -109,6 +109,7 @@ class Store:
         self._sleep = sleep
         models.bind(settings)
         self._connection: Connection | None = None
+        self._current: tuple[float, Cycle] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -128,8 +129,22 @@ class Store:
             raise _translate(exc) from exc
         return _cycle_from_item(item)
 
-    def current_cycle(self) -> Cycle:
-        """The cycle the public site shows; raises ``NotFound`` if none is set."""
+    def current_cycle(self, *, max_age: float = 0.0) -> Cycle:
+        """The cycle the public site shows; raises ``NotFound`` if none is set.
+
+        With ``max_age`` a copy read at most that many seconds ago may be
+        returned. The ballot path uses it safely: its transaction re-checks
+        the phase and ballot hash in DynamoDB, so a stale copy can only make
+        it refuse for a few seconds after voting opens, never accept late.
+        """
+        cached = self._current
+        if max_age and cached is not None and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        cycle = self._read_current()
+        self._current = (time.monotonic(), cycle)
+        return cycle
+
+    def _read_current(self) -> Cycle:
         try:
             pointer = CycleModel.get(CURRENT, consistent_read=True)
         except DoesNotExist as exc:

@@ -1,0 +1,214 @@
+"""``pbctl demo``: replay a real election end to end on the local stack.
+
+It imports a ``.pb`` election's ballot as a cycle, lets the phase clock walk
+the cycle into voting, casts every ballot of the file through the HTTP API
+(``chalice local``), lets the clock close voting at its deadline, which
+tallies and publishes, then prints the result table and, as the last line,
+the published result as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from chalicelib.cycle import format_time
+from chalicelib.errors import PBError
+from chalicelib.importer import cycle_from_election
+from chalicelib.jobs import run_phase_clock
+from chalicelib.pabulib import Election, read_pb
+from pbctl.localrun import HOST, LocalRun, LocalRunError, request
+
+DEFAULT_PB = "../shared/pabulib/US_Stanford_Dataset_PB_Cambridge_2019_vote_approvals.pb"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="replay a .pb election through the API on the local stack"
+    )
+    parser.add_argument("--pb", default=DEFAULT_PB, help="the .pb election to replay")
+    parser.add_argument("--aws-port", type=int, default=5000)
+    parser.add_argument("--api-port", type=int, default=8001)
+    parser.add_argument(
+        "--clients", type=int, default=4, help="concurrent HTTP clients casting ballots"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    quiet_logs()
+    try:
+        election = read_pb(args.pb)
+    except (OSError, PBError) as exc:
+        print(f"pbctl demo: cannot read {args.pb}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        with LocalRun(aws_port=args.aws_port, api_port=args.api_port) as local:
+            summary = replay(local, election, Path(args.pb).name, args.clients)
+    except (LocalRunError, PBError) as exc:
+        print(f"pbctl demo: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+def replay(local: LocalRun, election: Election, file_name: str, clients: int) -> dict:
+    """Run the whole cycle on ``local``; return the final one-line summary."""
+    store = local.services.store
+    now = datetime.now(UTC)
+    cycle_id = (
+        "replay-"
+        + "".join(c if c.isalnum() else "-" for c in Path(file_name).stem.lower())[:48]
+    )
+    cycle = cycle_from_election(election, cycle_id=cycle_id, now=now)
+    store.create_cycle(cycle, actor="pbctl:demo", now=now)
+    say(
+        f"Imported {file_name}: {len(cycle.proposals)} proposals, "
+        f"budget cap {cycle.budget_cap:,}, up to {cycle.selection_limit} choices."
+    )
+
+    opened = run_phase_clock({"time": format_time(now)})
+    say(
+        "Phase clock: "
+        + " -> ".join(
+            [opened["transitions"][0]["from"]]
+            + [t["to"] for t in opened["transitions"]]
+        )
+    )
+    cycle = store.get_cycle(cycle_id)
+    say(f"Ballot frozen: {cycle.ballot_hash}")
+
+    outcomes = cast_all(local, election, clients)
+    say("Ballots: " + ", ".join(f"{n} {code}" for code, n in outcomes.most_common()))
+
+    deadline = cycle.calendar[cycle.phase].end
+    early = run_phase_clock({"time": format_time(deadline - timedelta(seconds=1))})
+    assert early["transitions"] == [], "the clock closed voting early"
+    closed = run_phase_clock({"time": format_time(deadline + timedelta(minutes=1))})
+    say(
+        "Phase clock at the deadline: "
+        + ", ".join(f"{t['from']} -> {t['to']}" for t in closed["transitions"])
+    )
+
+    status, result = request(HOST, local.api_port, "GET", "/results")
+    if status != 200:
+        raise LocalRunError(f"GET /results answered {status}: {result}")
+    print_table(result)
+    return {
+        "file": file_name,
+        "rule": result["rule"],
+        "budget": result["budget"],
+        "funded": result["funded"],
+        "spent": result["spent"],
+        "votes": {p["proposal_id"]: p["votes"] for p in result["proposals"]},
+    }
+
+
+def cast_all(local: LocalRun, election: Election, clients: int) -> Counter:
+    """POST every ballot of ``election``; returns a count of answers by code."""
+    total = len(election.votes)
+    outcomes: Counter = Counter()
+    started = time.monotonic()
+
+    def cast_range(offset: int) -> Counter:
+        counts: Counter = Counter()
+        # chalice local speaks HTTP/1.0: one connection per request.
+        for index in range(offset, total, clients):
+            counts[cast_one(local.api_port, election, index)] += 1
+            progress[offset] += 1
+        return counts
+
+    progress = Counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        futures = [pool.submit(cast_range, k) for k in range(clients)]
+        while not all(f.done() for f in futures):
+            draw_progress(sum(progress.values()), total, started)
+            time.sleep(0.25)
+        for future in futures:
+            outcomes.update(future.result())
+    draw_progress(total, total, started, final=True)
+    return outcomes
+
+
+def cast_one(port: int, election: Election, index: int) -> str:
+    vote = election.votes[index]
+    selections = list(dict.fromkeys(vote.vote))  # a .pb ballot is a set
+    age = vote.fields.get("age", "")
+    attestation = {"boston_resident": True, "age": int(age) if age.isdigit() else 18}
+    body = {
+        "selections": selections,
+        "attestation": attestation,
+        "voter": {"kind": "access_code", "value": f"REPLAY{index:08d}"},
+    }
+    status, answer = request(
+        HOST,
+        port,
+        "POST",
+        "/ballots",
+        body,
+        {"Idempotency-Key": uuid.uuid4().hex},
+    )
+    if status == 201:
+        return "recorded"
+    return (answer or {}).get("code", str(status)).lower()
+
+
+def draw_progress(
+    count: int, total: int, started: float, *, final: bool = False
+) -> None:
+    """A one-line progress bar on standard error."""
+    width = 30
+    filled = width * count // max(total, 1)
+    elapsed = max(time.monotonic() - started, 1e-9)
+    line = (
+        f"\r  casting [{'#' * filled}{'.' * (width - filled)}] "
+        f"{count}/{total} ({count / elapsed:,.0f} ballots/s, {elapsed:,.1f} s)"
+    )
+    print(line, end="\n" if final else "", file=sys.stderr, flush=True)
+
+
+def print_table(result: dict) -> None:
+    titles = result.get("titles", {})
+    print(
+        f"\nResults: {result.get('name', '')} ({result['rule']}, "
+        f"tie-break {result['tie_break']})"
+    )
+    print(
+        f"{'rank':>4}  {'proposal':<10} {'votes':>7} {'cost':>12} "
+        f"{'funded':<12} {'spent after':>12}  title"
+    )
+    for p in result["proposals"]:
+        funded = "yes" if p["funded"] else p["reason"].replace("_", " ")
+        title = titles.get(p["proposal_id"], "")[:40]
+        print(
+            f"{p['rank']:>4}  {p['proposal_id']:<10} {p['votes']:>7,} "
+            f"{p['cost']:>12,} {funded:<12} {p['spent_after']:>12,}  {title}"
+        )
+    print(
+        f"Budget {result['budget']:,}, spent {result['spent']:,}, remaining "
+        f"{result['remaining']:,}; {result['ballots_counted']:,} ballots counted."
+    )
+    print(
+        f"Ballot hash {result['ballot_hash']}; ballots hash {result['ballots_hash']}\n"
+    )
+
+
+def quiet_logs() -> None:
+    """Keep the demo's output to its story: warnings only from the libraries."""
+    from chalicelib.observability import logger
+
+    logger.setLevel(logging.WARNING)
+    for name in ("chalicelib", "werkzeug"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
