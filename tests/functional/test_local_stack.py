@@ -1,0 +1,176 @@
+"""The embedded local stack: moto in server mode on loopback, as the demo runs it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib.pabulib import read_pb
+from chalicelib.tally import tally_election
+from pbctl.localstack import LocalStackError, start_moto_server
+
+pytestmark = pytest.mark.functional
+
+NAME = "shim"
+SMALL = "US_Stanford_Dataset_PB_Chicago_45th_Ward_2019_vote_approvals.pb"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def moto_server(aws_credentials):
+    server = start_moto_server(0)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def table(moto_server):
+    client = boto3.client("dynamodb", endpoint_url=moto_server.endpoint_url)
+    client.create_table(
+        TableName=NAME,
+        KeySchema=[
+            {"AttributeName": "k", "KeyType": "HASH"},
+            {"AttributeName": "r", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "k", "AttributeType": "S"},
+            {"AttributeName": "r", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield client
+    # moto keeps one backend per process, across servers: leave nothing behind.
+    client.delete_table(TableName=NAME)
+
+
+def put(key: str, *, new: bool = True) -> dict:
+    op = {"TableName": NAME, "Item": {"k": {"S": "c"}, "r": {"S": key}}}
+    if new:
+        op["ConditionExpression"] = "attribute_not_exists(r)"
+    return {"Put": op}
+
+
+def keys(client) -> list[str]:
+    items = client.scan(TableName=NAME, ConsistentRead=True)["Items"]
+    return sorted(i["r"]["S"] for i in items)
+
+
+def test_the_server_refuses_to_bind_beyond_loopback(aws_credentials):
+    with pytest.raises(LocalStackError):
+        start_moto_server(0, host="0.0.0.0")
+
+
+def test_a_failed_transaction_leaves_nothing_behind(table):
+    # GIVEN one item; WHEN a transaction puts a new item and then a clashing one
+    table.transact_write_items(TransactItems=[put("a")])
+    with pytest.raises(ClientError) as refused:
+        table.transact_write_items(TransactItems=[put("b"), put("a")])
+
+    # THEN it is cancelled for the clash and the new item was rolled back
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert keys(table) == ["a"]
+
+
+def test_a_failed_overwrite_restores_the_old_item(table):
+    table.put_item(
+        TableName=NAME, Item={"k": {"S": "c"}, "r": {"S": "x"}, "v": {"S": "old"}}
+    )
+    with pytest.raises(ClientError):
+        table.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": NAME,
+                        "Item": {"k": {"S": "c"}, "r": {"S": "x"}, "v": {"S": "new"}},
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": NAME,
+                        "Key": {"k": {"S": "c"}, "r": {"S": "none"}},
+                        "ConditionExpression": "attribute_exists(r)",
+                    }
+                },
+            ]
+        )
+
+    item = table.get_item(
+        TableName=NAME, Key={"k": {"S": "c"}, "r": {"S": "x"}}, ConsistentRead=True
+    )["Item"]
+    assert item["v"] == {"S": "old"}
+
+
+def test_concurrent_transactions_lose_no_write(table, moto_server):
+    def writer(worker: int) -> None:
+        client = boto3.client("dynamodb", endpoint_url=moto_server.endpoint_url)
+        for n in range(25):
+            client.transact_write_items(TransactItems=[put(f"{worker}-{n}")])
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(keys(table)) == 100
+
+
+def test_concurrent_claims_of_one_key_succeed_once(table, moto_server):
+    outcomes = []
+
+    def claim() -> None:
+        client = boto3.client("dynamodb", endpoint_url=moto_server.endpoint_url)
+        try:
+            client.transact_write_items(TransactItems=[put("same")])
+            outcomes.append("won")
+        except ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert outcomes.count("won") == 1
+    assert keys(table) == ["same"]
+
+
+@pytest.mark.slow
+def test_pbctl_demo_replays_a_real_election_through_http(pabulib_file, tmp_path):
+    path = pabulib_file(SMALL)
+    command = [
+        str(Path(sys.executable).parent / "pbctl"),
+        "demo",
+        "--pb",
+        str(path),
+        "--aws-port",
+        str(free_port()),
+        "--api-port",
+        str(free_port()),
+    ]
+
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    last = json.loads(run.stdout.strip().splitlines()[-1])
+    expected = tally_election(read_pb(path))
+    assert last["file"] == SMALL
+    assert last["funded"] == list(expected.funded)
+    assert last["spent"] == expected.spent
+    assert last["votes"] == {p.proposal_id: p.votes for p in expected.proposals}
+    assert "373 recorded" in run.stdout
+    assert "voting -> tally, tally -> results" in run.stdout
