@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -174,3 +176,54 @@ def test_pbctl_demo_replays_a_real_election_through_http(pabulib_file, tmp_path)
     assert last["votes"] == {p.proposal_id: p.votes for p in expected.proposals}
     assert "373 recorded" in run.stdout
     assert "voting -> tally, tally -> results" in run.stdout
+
+
+@pytest.mark.slow
+def test_pbctl_up_serves_site_and_api_until_interrupted(pabulib_file):
+    site, api = free_port(), free_port()
+    command = [
+        str(Path(sys.executable).parent / "pbctl"),
+        "up",
+        "--pb",
+        str(pabulib_file(SMALL)),
+        "--aws-port",
+        str(free_port()),
+        "--api-port",
+        str(api),
+        "--site-port",
+        str(site),
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Voting is open"):
+                break
+        assert any(line.startswith("Site:") for line in lines), lines
+
+        config = json.loads(fetch(site, "/config.json")[1])
+        assert config == {"api_url": f"http://127.0.0.1:{api}"}
+        status, page, _ = fetch(site, "/ballot.html")
+        assert status == 200 and b"ballot-form" in page
+
+        origin = f"http://127.0.0.1:{site}"
+        status, body, headers = fetch(api, "/ballot", {"Origin": origin})
+        assert status == 200
+        assert headers["Access-Control-Allow-Origin"] == origin
+        assert json.loads(body)["selection_limit"] >= 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+
+
+def fetch(port: int, path: str, headers: dict | None = None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        answer = connection.getresponse()
+        return answer.status, answer.read(), dict(answer.getheaders())
+    finally:
+        connection.close()
