@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import date
 
@@ -34,6 +35,8 @@ AGE_BRACKETS = ("11-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 _FIELDS = {"selections", "attestation", "voter", "neighbourhood", "age_bracket"}
 _ATTESTATION_FIELDS = {"boston_resident", "birth_date", "age", "sixth_grade"}
 _MAX_TEXT = 320
+# date.fromisoformat alone also takes 20100201 and week dates like 2010-W05-3.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,10 +162,11 @@ def _parse_attestation(raw: object) -> Attestation:
     if "birth_date" in data:
         birth = data["birth_date"]
         try:
-            parsed = date.fromisoformat(birth) if isinstance(birth, str) else None
+            written = isinstance(birth, str) and _ISO_DATE.fullmatch(birth)
+            parsed = date.fromisoformat(birth) if written else None
         except ValueError:
             parsed = None
-        if parsed is None or len(birth) != 10:
+        if parsed is None:
             raise InvalidInput(
                 "The birth date is written YYYY-MM-DD.",
                 field="attestation.birth_date",

@@ -16,11 +16,13 @@ import dataclasses
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from chalicelib.errors import IllegalTransition, InvalidInput
+from chalicelib.tally import RULES, TIE_BREAKS, VOTE_TYPES
 
 
 class Phase(enum.StrEnum):
@@ -39,9 +41,7 @@ class Phase(enum.StrEnum):
 #: The calendar phases, in the only order a cycle may take them.
 PHASES: tuple[Phase, ...] = tuple(p for p in Phase if p is not Phase.SCHEDULED)
 
-VOTE_TYPES = ("approval", "choose-1", "cumulative")
-RULES = ("greedy", "greedy-no-skip", "greedy-threshold")
-TIE_BREAKS = ("ballot-order", "cost-asc", "cost-desc")
+_CYCLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Proposal:
     def from_dict(cls, data: Mapping) -> Proposal:
         return cls(
             proposal_id=str(data["proposal_id"]),
-            cost=int(data["cost"]),
+            cost=data["cost"],  # validate_cycle refuses non-integers; no coercion
             title=dict(data.get("title") or {}),
             summary=dict(data.get("summary") or {}),
             department=str(data.get("department") or ""),
@@ -136,10 +136,10 @@ def validate_cycle(cycle: Cycle) -> None:
     """Raise :class:`InvalidInput` naming the field of ``cycle`` that is wrong."""
     _require(bool(cycle.cycle_id), "cycle_id", "A cycle needs an id.")
     _require(
-        cycle.cycle_id.replace("-", "").replace("_", "").isalnum()
-        and len(cycle.cycle_id) <= 64,
+        _CYCLE_ID.match(cycle.cycle_id) is not None,
         "cycle_id",
-        "A cycle id holds only letters, digits, '-' and '_' (64 at most).",
+        "A cycle id starts with a letter or digit and holds only ASCII letters, "
+        "digits, '-' and '_' (64 at most).",
     )
     _require(
         _is_int(cycle.budget_cap) and cycle.budget_cap > 0,

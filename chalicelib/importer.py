@@ -31,7 +31,8 @@ def cycle_from_election(
 
     The budget cap and costs must be whole dollars; the selection limit is
     the file's ``max_length``, else its longest ballot. Raises
-    ``InvalidInput`` for a vote type the API cannot cast or fractional money.
+    ``InvalidInput`` for a vote type the API cannot cast, fractional money
+    or a ``max_length`` that is not a whole number.
     """
     if election.vote_type not in CASTABLE:
         raise InvalidInput(
@@ -52,7 +53,7 @@ def cycle_from_election(
         for p in election.projects
     )
     longest = max((len(set(v.vote)) for v in election.votes), default=1)
-    limit = int(election.meta.get("max_length") or 0) or longest
+    limit = _max_length(election) or longest
     if election.vote_type == "choose-1":
         limit = 1
     return Cycle(
@@ -90,6 +91,18 @@ def replay_calendar(now: datetime, voting_for: timedelta) -> dict[Phase, PhaseWi
         calendar[phase] = PhaseWindow(start, end)
         start = end
     return calendar
+
+
+def _max_length(election: Election) -> int:
+    """META ``max_length``, 0 when absent or ``None`` (pabulib's empty cell)."""
+    raw = election.meta.get("max_length", "").strip()
+    if raw in ("", "None"):
+        return 0
+    if not raw.isdigit():
+        raise InvalidInput(
+            f"max_length {raw!r} is not a whole number.", field="max_length"
+        )
+    return int(raw)
 
 
 def _whole(amount, what: str) -> int:
