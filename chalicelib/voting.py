@@ -85,12 +85,11 @@ def cast_ballot(
     cycle = store.current_cycle(max_age=CYCLE_CACHE_SECONDS)
     idempotency_id = f"{cycle.cycle_id}#{hashlib.sha256(key.encode()).hexdigest()}"
 
-    # A retry of a recorded ballot gets its receipt even after voting closed.
-    earlier = store.get_idempotency(idempotency_id)
-    if earlier is not None:
-        return _replay(earlier, request.fingerprint(), cycle)
-
     if cycle.phase is not Phase.VOTING:
+        # A retry of a recorded ballot still gets its receipt after voting closed.
+        earlier = store.get_idempotency(idempotency_id)
+        if earlier is not None:
+            return _replay(earlier, request.fingerprint(), cycle)
         raise PhaseClosed("Voting is not open now.", field="phase")
     check_selections(request, cycle)
     bracket = check_eligibility(
@@ -128,7 +127,9 @@ def cast_ballot(
             expires_at=int((now + IDEMPOTENCY_TTL).timestamp()),
         )
     except StaleVersion:
-        # The same key raced us: whichever write won holds the receipt.
+        # The key is known: a retry, or a concurrent twin. The write that won
+        # holds the receipt. (Checking here rather than before the write
+        # saves a read on every first submission.)
         earlier = store.get_idempotency(idempotency_id)
         if earlier is None:
             raise

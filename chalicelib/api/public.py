@@ -121,7 +121,7 @@ def cast():
         raise
     if not receipt.replayed:
         count("BallotRecorded", channel="online")
-    logger.info("ballot answered", extra={"replayed": receipt.replayed})
+    logger.debug("ballot answered", extra={"replayed": receipt.replayed})
     return ok(
         receipt.to_dict(),
         status=201,

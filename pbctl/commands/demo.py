@@ -60,8 +60,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def replay(local: LocalRun, election: Election, file_name: str, clients: int) -> dict:
-    """Run the whole cycle on ``local``; return the final one-line summary."""
+def replay(
+    local: LocalRun,
+    election: Election,
+    file_name: str,
+    clients: int,
+    timings: dict | None = None,
+) -> dict:
+    """Run the whole cycle on ``local``; return the final one-line summary.
+
+    When given, ``timings`` receives ``cast_seconds``: the wall time of
+    casting every ballot (for bench/bench_replay.py).
+    """
     store = local.services.store
     now = datetime.now(UTC)
     cycle_id = (
@@ -86,7 +96,9 @@ def replay(local: LocalRun, election: Election, file_name: str, clients: int) ->
     cycle = store.get_cycle(cycle_id)
     say(f"Ballot frozen: {cycle.ballot_hash}")
 
-    outcomes = cast_all(local, election, clients)
+    outcomes, cast_seconds = cast_all(local, election, clients)
+    if timings is not None:
+        timings["cast_seconds"] = cast_seconds
     say("Ballots: " + ", ".join(f"{n} {code}" for code, n in outcomes.most_common()))
 
     deadline = cycle.calendar[cycle.phase].end
@@ -112,8 +124,10 @@ def replay(local: LocalRun, election: Election, file_name: str, clients: int) ->
     }
 
 
-def cast_all(local: LocalRun, election: Election, clients: int) -> Counter:
-    """POST every ballot of ``election``; returns a count of answers by code."""
+def cast_all(
+    local: LocalRun, election: Election, clients: int
+) -> tuple[Counter, float]:
+    """POST every ballot of ``election``; return answers by code, seconds taken."""
     total = len(election.votes)
     outcomes: Counter = Counter()
     started = time.monotonic()
@@ -124,9 +138,11 @@ def cast_all(local: LocalRun, election: Election, clients: int) -> Counter:
         for index in range(offset, total, clients):
             counts[cast_one(local.api_port, election, index)] += 1
             progress[offset] += 1
+        finished[offset] = time.monotonic()
         return counts
 
     progress = Counter()
+    finished = {offset: started for offset in range(clients)}
     with ThreadPoolExecutor(max_workers=clients) as pool:
         futures = [pool.submit(cast_range, k) for k in range(clients)]
         while not all(f.done() for f in futures):
@@ -134,8 +150,10 @@ def cast_all(local: LocalRun, election: Election, clients: int) -> Counter:
             time.sleep(0.25)
         for future in futures:
             outcomes.update(future.result())
+    # When the last client finished, not when the progress loop noticed.
+    elapsed = max(finished.values()) - started
     draw_progress(total, total, started, final=True)
-    return outcomes
+    return outcomes, elapsed
 
 
 def cast_one(port: int, election: Election, index: int) -> str:
