@@ -121,13 +121,7 @@ class Store:
         """The stored cycle (consistent read); raises ``NotFound``."""
         if not cycle_id or cycle_id == CURRENT:
             raise NotFound("There is no such cycle.", field="cycle_id")
-        try:
-            item = CycleModel.get(cycle_id, consistent_read=True)
-        except DoesNotExist as exc:
-            raise NotFound("There is no such cycle.", field="cycle_id") from exc
-        except GetError as exc:
-            raise _translate(exc) from exc
-        return _cycle_from_item(item)
+        return _cycle_from_item(_get_cycle_item(cycle_id, "There is no such cycle."))
 
     def current_cycle(self, *, max_age: float = 0.0) -> Cycle:
         """The cycle the public site shows; raises ``NotFound`` if none is set.
@@ -145,12 +139,7 @@ class Store:
         return cycle
 
     def _read_current(self) -> Cycle:
-        try:
-            pointer = CycleModel.get(CURRENT, consistent_read=True)
-        except DoesNotExist as exc:
-            raise NotFound("No cycle is running yet.", field="cycle_id") from exc
-        except GetError as exc:
-            raise _translate(exc) from exc
+        pointer = _get_cycle_item(CURRENT, "No cycle is running yet.")
         return self.get_cycle(pointer.points_to or "")
 
     def list_cycles(self) -> list[Cycle]:
@@ -467,6 +456,15 @@ def _translate(exc: PynamoDBException) -> Exception:
             "The service is busy; please try again in a moment.", retry_after=1
         )
     return RuntimeError(f"DynamoDB call failed ({code})")
+
+
+def _get_cycle_item(cycle_id: str, missing: str) -> CycleModel:
+    try:
+        return CycleModel.get(cycle_id, consistent_read=True)
+    except DoesNotExist as exc:
+        raise NotFound(missing, field="cycle_id") from exc
+    except GetError as exc:
+        raise _translate(exc) from exc
 
 
 def _cycle_item(cycle: Cycle) -> CycleModel:

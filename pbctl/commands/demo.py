@@ -43,12 +43,19 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def read_election(path: str, command: str) -> Election | None:
+    """The election in ``path``, or ``None`` after saying why it cannot be read."""
+    try:
+        return read_pb(path)
+    except (OSError, PBError) as exc:
+        print(f"pbctl {command}: cannot read {path}: {exc}", file=sys.stderr)
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     quiet_logs()
-    try:
-        election = read_pb(args.pb)
-    except (OSError, PBError) as exc:
-        print(f"pbctl demo: cannot read {args.pb}: {exc}", file=sys.stderr)
+    election = read_election(args.pb, "demo")
+    if election is None:
         return 1
     try:
         with LocalRun(aws_port=args.aws_port, api_port=args.api_port) as local:
