@@ -12,23 +12,38 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 
 from chalicelib.errors import InvalidInput
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_CODE = re.compile(r"^[A-Z0-9]{6,32}$")
+# After NFKC and case folding: one @, no spaces, a dotted domain not ending in
+# a dot, the local part at most 64 characters (RFC 5321 limits).
+_EMAIL = re.compile(r"^[^@\s]{1,64}@(?:[^@\s.]+\.)+[^@\s.]+$")
+_CODE = re.compile(r"^[A-Z0-9]{6,32}$", re.ASCII)
+_PHONE_CHARS = re.compile(r"^[0-9 ().+-]+$", re.ASCII)
 
 
 def normalise(kind: str, value: str) -> str:
     """Return the canonical form of an identity; raise ``InvalidInput``.
 
-    Emails are trimmed and case-folded, phones become E.164 (a bare 10-digit
-    number is taken as North American), access codes lose spaces and dashes
-    and are upper-cased.
+    Every value is first put in Unicode NFKC form, so that one address or
+    number typed on different keyboards (full-width digits, a precomposed or
+    decomposed accent) is one identity. Emails are then trimmed and
+    case-folded, phones become E.164 (digits of any script count; a bare
+    10-digit number is taken as North American), access codes lose spaces
+    and dashes and are upper-cased. Control and invisible format characters
+    are refused, never silently dropped.
     """
+    value = unicodedata.normalize("NFKC", value).strip()
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in value):
+        raise InvalidInput(
+            "The identifier holds an invisible or control character.",
+            field="voter.value",
+            code="INVALID_VOTER",
+        )
     if kind == "email":
         email = value.strip().casefold()
-        if not _EMAIL.match(email):
+        if len(email) > 254 or not _EMAIL.match(email):
             raise InvalidInput(
                 "That email address does not look complete.",
                 field="voter.value",
@@ -38,7 +53,7 @@ def normalise(kind: str, value: str) -> str:
     if kind == "phone":
         return "phone:" + _e164(value)
     if kind == "access_code":
-        code = re.sub(r"[\s-]", "", value).upper()
+        code = re.sub(r"[\s-]", "", value).upper()  # NFKC folded full-width forms
         if not _CODE.match(code):
             raise InvalidInput(
                 "An access code has 6 to 32 letters and digits.",
@@ -58,14 +73,18 @@ def voter_key(secret: bytes, cycle_id: str, kind: str, value: str) -> str:
 
 
 def _e164(raw: str) -> str:
-    text = raw.strip()
-    if re.search(r"[^\d\s().+-]", text):
+    # Digits of any script (Arabic-Indic, Devanagari...) read as 0-9.
+    text = "".join(
+        str(unicodedata.decimal(c)) if unicodedata.decimal(c, None) is not None else c
+        for c in raw.strip()
+    )
+    if not _PHONE_CHARS.match(text):
         raise InvalidInput(
             "A phone number holds only digits, spaces and + ( ) -.",
             field="voter.value",
             code="INVALID_PHONE",
         )
-    digits = re.sub(r"\D", "", text)
+    digits = re.sub(r"[^0-9]", "", text)
     if text.startswith("+"):
         candidate = digits
     elif text.startswith("00"):

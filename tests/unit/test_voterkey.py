@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 
@@ -185,3 +186,45 @@ def test_voter_key_refuses_what_normalise_refuses():
         voter_key(SECRET, CYCLE, "phone", "555")
 
     assert (info.value.code, info.value.field) == ("INVALID_PHONE", "voter.value")
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "٦١٧٥٥٥٠١٠٠",  # Arabic-Indic digits
+        "６１７５５５０１００",  # full-width digits
+        "+१ ६१७ ५५५ ०१००",  # Devanagari digits
+    ],
+)
+def test_digits_of_any_script_are_one_phone_number(spelling):
+    # GIVEN the same number typed on another keyboard; THEN it is one identity
+    assert normalise("phone", spelling) == normalise("phone", "617-555-0100")
+
+
+def test_an_accented_email_is_one_identity_composed_or_not():
+    composed = unicodedata.normalize("NFC", "josé@example.org")
+    decomposed = unicodedata.normalize("NFD", "josé@example.org")
+    assert composed != decomposed
+    assert normalise("email", composed) == normalise("email", decomposed)
+
+
+@pytest.mark.parametrize(
+    "value, code",
+    [
+        ("jo\u200bse@example.org", "INVALID_VOTER"),  # zero-width space
+        ("jo\x00se@example.org", "INVALID_VOTER"),
+        ("jose@example.org.", "INVALID_EMAIL"),
+        ("x" * 65 + "@example.org", "INVALID_EMAIL"),
+        ("jose@" + "a" * 250 + ".org", "INVALID_EMAIL"),
+    ],
+)
+def test_invisible_characters_and_overlong_emails_are_refused(value, code):
+    with pytest.raises(InvalidInput) as refused:
+        normalise("email", value)
+    assert (refused.value.code, refused.value.field) == (code, "voter.value")
+
+
+def test_full_width_access_codes_fold_to_ascii():
+    assert normalise("access_code", "ＡＢＣ－１２３４") == normalise(
+        "access_code", "abc1234"
+    )
