@@ -11,28 +11,27 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import hmac
 import re
-import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from chalicelib.ballot import check_selections, parse_cast_request
 from chalicelib.cycle import Cycle, Phase
 from chalicelib.eligibility import check_eligibility
-from chalicelib.errors import (
-    IdempotencyMismatch,
-    InvalidInput,
-    PhaseClosed,
-    StaleVersion,
+from chalicelib.errors import IdempotencyMismatch, InvalidInput, PhaseClosed
+from chalicelib.storage.repository import (
+    IdempotencyRecord,
+    StoredBallot,
+    SubmissionSeen,
+    VoterMark,
 )
-from chalicelib.storage.repository import IdempotencyRecord, StoredBallot, VoterMark
 from chalicelib.voterkey import voter_key
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 #: How long a retry can still recover its receipt.
 IDEMPOTENCY_TTL = timedelta(days=7)
-CHANNELS = ("online", "in_person")
 #: How stale the cycle read on the ballot path may be (see Store.current_cycle).
 CYCLE_CACHE_SECONDS = 5.0
 
@@ -54,9 +53,17 @@ class Receipt:
         }
 
 
-def new_receipt() -> str:
-    """An unguessable receipt (120 random bits), easy to read aloud."""
-    raw = base64.b32encode(secrets.token_bytes(15)).decode()
+def derive_receipt(secret: bytes, cycle_id: str, idempotency_key: str) -> str:
+    """The receipt of the ballot submitted under ``idempotency_key``.
+
+    Derived (HMAC-SHA256, 120 bits shown) rather than stored, so that a retry
+    gets the same receipt back while no table holds a receipt next to
+    anything: the key itself is only stored hashed. Unguessable without the
+    secret, and easy to read aloud.
+    """
+    message = f"receipt\x1f{cycle_id}\x1f{idempotency_key}".encode()
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
+    raw = base64.b32encode(digest[:15]).decode()
     return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
@@ -78,18 +85,23 @@ def cast_ballot(
 
     Raises ``InvalidInput`` (bad body or key), ``NotEligible``,
     ``PhaseClosed``, ``AlreadyVoted``, ``IdempotencyMismatch`` (the key was
-    used for different choices) or ``Unavailable``.
+    used for different choices or by another voter) or ``Unavailable``.
     """
     request = parse_cast_request(body)
     key = _check_idempotency_key(idempotency_key)
     cycle = store.current_cycle(max_age=CYCLE_CACHE_SECONDS)
     idempotency_id = f"{cycle.cycle_id}#{hashlib.sha256(key.encode()).hexdigest()}"
+    secret = voter_secret()
+    voter = f"{cycle.cycle_id}#" + voter_key(
+        secret, cycle.cycle_id, request.voter_kind, request.voter_value
+    )
+    receipt = derive_receipt(secret, cycle.cycle_id, key)
 
     if cycle.phase is not Phase.VOTING:
         # A retry of a recorded ballot still gets its receipt after voting closed.
         earlier = store.get_idempotency(idempotency_id)
-        if earlier is not None:
-            return _replay(earlier, request.fingerprint(), cycle)
+        if earlier is not None and store.has_voted(voter):
+            return _replay(earlier, request, receipt, cycle)
         raise PhaseClosed("Voting is not open now.", field="phase")
     check_selections(request, cycle)
     bracket = check_eligibility(
@@ -104,14 +116,10 @@ def cast_ballot(
             code="INVALID_CHOICE",
         )
 
-    day = now.astimezone(ZoneInfo(cycle.timezone)).date().isoformat()
-    receipt = new_receipt()
+    day = now.astimezone(ZoneInfo(cycle.timezone)).date()
     mark = VoterMark(
-        voter_key=f"{cycle.cycle_id}#"
-        + voter_key(
-            voter_secret(), cycle.cycle_id, request.voter_kind, request.voter_value
-        ),
-        voted_on=day,
+        voter_key=voter,
+        voted_on=day.isoformat(),
         channel=channel,
         neighbourhood=request.neighbourhood,
         age_bracket=bracket,
@@ -120,35 +128,46 @@ def cast_ballot(
         store.record_ballot(
             cycle,
             mark=mark,
-            ballot=StoredBallot(receipt_hash(receipt), request.selections, day),
+            ballot=StoredBallot(
+                receipt_hash(receipt), request.selections, mark.voted_on
+            ),
             idempotency_id=idempotency_id,
-            receipt=receipt,
             fingerprint=request.fingerprint(),
-            expires_at=int((now + IDEMPOTENCY_TTL).timestamp()),
+            expires_at=_expiry(day),
+            now=now.timestamp(),
         )
-    except StaleVersion:
-        # The key is known: a retry, or a concurrent twin. The write that won
-        # holds the receipt. (Checking here rather than before the write
-        # saves a read on every first submission.)
+    except SubmissionSeen as seen:
+        # The key is known. Only a retry by the same voter may replay it:
+        # anyone else would be told of a vote that was never theirs.
         earlier = store.get_idempotency(idempotency_id)
-        if earlier is None:
-            raise
-        return _replay(earlier, request.fingerprint(), cycle)
-    return Receipt(receipt, cycle.cycle_id, cycle.ballot_hash, day)
+        if earlier is None or not seen.voter_has_voted:
+            raise _key_reused() from seen
+        return _replay(earlier, request, receipt, cycle)
+    return Receipt(receipt, cycle.cycle_id, cycle.ballot_hash, mark.voted_on)
 
 
-def _replay(earlier: IdempotencyRecord, fingerprint: str, cycle: Cycle) -> Receipt:
-    if earlier.fingerprint != fingerprint:
-        raise IdempotencyMismatch(
-            "This idempotency key was already used for a different ballot.",
-            field="Idempotency-Key",
-        )
+def _expiry(day) -> int:
+    """Epoch seconds of the UTC midnight ``IDEMPOTENCY_TTL`` after ``day``.
+
+    Whole days, so that the record says nothing finer about when it was cast.
+    """
+    expires = datetime.combine(day + IDEMPOTENCY_TTL, time.min, tzinfo=UTC)
+    return int(expires.timestamp())
+
+
+def _replay(earlier: IdempotencyRecord, request, receipt: str, cycle: Cycle) -> Receipt:
+    if earlier.fingerprint != request.fingerprint():
+        raise _key_reused()
     return Receipt(
-        earlier.receipt,
-        cycle.cycle_id,
-        cycle.ballot_hash,
-        earlier.recorded_on,
-        replayed=True,
+        receipt, cycle.cycle_id, cycle.ballot_hash, earlier.recorded_on, replayed=True
+    )
+
+
+def _key_reused() -> IdempotencyMismatch:
+    return IdempotencyMismatch(
+        "This submission key was already used for a different ballot. "
+        "Start a new ballot and send it again.",
+        field="Idempotency-Key",
     )
 
 

@@ -13,8 +13,9 @@ What each table holds, and what it must never hold:
   bracket, day). No ballot id, no receipt, no time finer than a day.
 - ``ballots``: one item per ballot: its selections and the hash of its
   receipt. No voter key, no time finer than a day.
-- ``idempotency``: what a retried submission needs to get its receipt back;
-  expires by TTL. No voter key.
+- ``idempotency``: what a retried submission is checked against (a hash of
+  its choices), expiring by TTL at a whole day. No voter key, no receipt:
+  the receipt is derived again from the client's key, which is not stored.
 - ``audit``: append-only record of phase changes and staff actions.
 """
 
@@ -73,7 +74,6 @@ class IdempotencyModel(Model):
         table_name = "unbound-idempotency"
 
     idempotency_id = UnicodeAttribute(hash_key=True)
-    receipt = UnicodeAttribute()
     fingerprint = UnicodeAttribute()
     recorded_on = UnicodeAttribute()
     expires_at = NumberAttribute()

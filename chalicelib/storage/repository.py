@@ -93,9 +93,23 @@ class VoterMark:
 
 @dataclasses.dataclass(frozen=True)
 class IdempotencyRecord:
-    receipt: str
+    """What a retry is checked against. It holds no receipt and no voter."""
+
     fingerprint: str
     recorded_on: str
+
+
+class SubmissionSeen(Exception):
+    """The idempotency key (or the receipt it derives) is already used.
+
+    Not a client answer: the cast path decides between a replay and a
+    refusal. ``voter_has_voted`` says whether the same transaction also found
+    this voter's mark, which a genuine retry by the same voter always does.
+    """
+
+    def __init__(self, *, voter_has_voted: bool):
+        super().__init__("submission already seen")
+        self.voter_has_voted = voter_has_voted
 
 
 class Store:
@@ -227,7 +241,17 @@ class Store:
             raise _translate(exc) from exc
         if item.expires_at < time.time():
             return None
-        return IdempotencyRecord(item.receipt, item.fingerprint, item.recorded_on)
+        return IdempotencyRecord(item.fingerprint, item.recorded_on)
+
+    def has_voted(self, voter_key: str) -> bool:
+        """Whether a voter mark exists for ``voter_key`` (consistent read)."""
+        try:
+            VoterMarkModel.get(voter_key, consistent_read=True)
+        except DoesNotExist:
+            return False
+        except GetError as exc:
+            raise _translate(exc) from exc
+        return True
 
     def record_ballot(
         self,
@@ -236,17 +260,17 @@ class Store:
         mark: VoterMark,
         ballot: StoredBallot,
         idempotency_id: str,
-        receipt: str,
         fingerprint: str,
         expires_at: int,
+        now: float,
     ) -> None:
         """Write voter mark, ballot and idempotency record in one transaction.
 
         The transaction also checks that the cycle is still in voting with
-        the same frozen ballot. Raises ``AlreadyVoted`` (the voter mark
-        exists), ``PhaseClosed`` (voting closed meanwhile), ``StaleVersion``
-        (the idempotency key was used concurrently: read it again) or
-        ``Unavailable``.
+        the same frozen ballot; an idempotency record past ``expires_at`` may
+        be overwritten. Raises ``SubmissionSeen`` (the key or its ballot id
+        is taken), ``AlreadyVoted`` (the voter mark exists), ``PhaseClosed``
+        (voting closed meanwhile) or ``Unavailable``.
         """
         items = [
             (
@@ -276,12 +300,12 @@ class Store:
                 "idempotency",
                 IdempotencyModel(
                     idempotency_id,
-                    receipt=receipt,
                     fingerprint=fingerprint,
                     recorded_on=ballot.cast_on,
                     expires_at=expires_at,
                 ),
-                IdempotencyModel.idempotency_id.does_not_exist(),
+                IdempotencyModel.idempotency_id.does_not_exist()
+                | (IdempotencyModel.expires_at < int(now)),
             ),
         ]
         still_voting = (CycleModel.phase == Phase.VOTING.value) & (
@@ -296,11 +320,8 @@ class Store:
                 )
         except TransactWriteError as exc:
             failed = tx.failed(exc)
-            if "idempotency" in failed:
-                raise StaleVersion(
-                    "This submission is being recorded already.",
-                    field="Idempotency-Key",
-                ) from exc
+            if failed & {"idempotency", "ballot"}:
+                raise SubmissionSeen(voter_has_voted="mark" in failed) from exc
             if "mark" in failed:
                 raise AlreadyVoted(
                     "A ballot from you is already recorded for this cycle. "

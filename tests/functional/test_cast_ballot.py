@@ -274,3 +274,48 @@ def test_results_are_not_shown_while_voting(client):
     answer = client.http.get("/results")
     assert answer.status_code == 409
     assert answer.json_body["code"] == "RESULTS_NOT_PUBLISHED"
+
+
+def test_a_key_reused_by_another_voter_is_refused_not_replayed(client, settings):
+    # GIVEN voter P's recorded ballot; WHEN voter Q sends the same choices
+    # under P's key, THEN Q is not told of a vote that was never theirs
+    key = uuid.uuid4().hex
+    first = cast(client, ballot(("p1",), voter="p@example.org"), key=key)
+    other = cast(client, ballot(("p1",), voter="q@example.org"), key=key)
+
+    assert first.status_code == 201
+    assert other.status_code == 409
+    assert other.json_body["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert written(settings) == {"marks": 1, "ballots": 1, "idempotency": 1}
+    # Q can still vote with a key of their own.
+    assert cast(client, ballot(("p1",), voter="q@example.org")).status_code == 201
+
+
+def test_no_receipt_is_stored_and_expiry_is_a_whole_day(client, settings):
+    receipt = cast(client, ballot()).json_body["receipt"]
+
+    (record,) = table_items(settings.idempotency_table)
+    assert receipt not in json.dumps(record)
+    assert int(record["expires_at"]["N"]) % 86400 == 0
+
+
+def test_a_retry_after_voting_closed_still_gets_its_receipt(
+    client, services, voting_cycle
+):
+    from chalicelib.clock import close_due_phases
+
+    key = uuid.uuid4().hex
+    first = cast(client, ballot(("p2",)), key=key).json_body
+    close_due_phases(
+        services.store,
+        now=voting_cycle.calendar[voting_cycle.phase].end,
+        on_voting_closed=lambda cycle: "sha256:" + "0" * 64,
+    )
+    services.store.current_cycle()  # the API sees the close within seconds
+
+    again = cast(client, ballot(("p2",)), key=key)
+    stranger = cast(client, ballot(("p2",), voter="late@example.org"), key=key)
+
+    assert (again.status_code, again.json_body) == (201, first)
+    assert stranger.status_code == 409
+    assert stranger.json_body["code"] == "PHASE_CLOSED"
