@@ -25,6 +25,13 @@ moto 5.2's CloudFormation does not model everything in the template, so
   Locally the tables are simply unencrypted; the tests check the template.
 - ``AllowedValues`` on parameters is not enforced; ``create_stack`` checks the
   stage itself.
+- CloudFront is not modelled at all (``AWS::CloudFront::Distribution``,
+  ``OriginAccessControl`` and ``ResponseHeadersPolicy``; nor
+  ``AWS::S3::BucketPolicy``): moto warns and then fails on the first
+  ``!GetAtt`` of one. The template puts them under its ``DeployCdn``
+  condition and ``create_stack`` passes ``CreateCdn=false``, so the local
+  site bucket has no distribution, no bucket policy and no ``SiteUrl``
+  output; the tests check those resources on the template.
 
 Nothing here talks to anything but moto: servers bind to loopback only, and
 ``create_stack`` refuses a client that is aimed at a non-loopback endpoint
@@ -280,6 +287,8 @@ def create_stack(
         Parameters=[
             {"ParameterKey": "Stage", "ParameterValue": stage},
             {"ParameterKey": "ExistingVoterKeySecretArn", "ParameterValue": secret_arn},
+            # moto has no CloudFront; the local site bucket is read directly.
+            {"ParameterKey": "CreateCdn", "ParameterValue": "false"},
         ],
     )
     waiter = cloudformation_client.get_waiter("stack_create_complete")

@@ -6,13 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pbctl.commands import demo, tally, up
+from pbctl.commands import demo, site, tally, up
 
 #: The command modules; add a module here to add its subcommand.
 COMMANDS = [
     tally,
     demo,
     up,
+    site,
 ]
 
 
