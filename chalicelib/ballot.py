@@ -200,9 +200,10 @@ def _object(value: object, field: str) -> Mapping:
 def _no_unknown(data: Mapping, allowed: set[str], prefix: str) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
+        name = str(unknown[0])[:64]
         raise InvalidInput(
-            f"Unknown field {unknown[0]!r}.",
-            field=prefix + str(unknown[0]),
+            f"Unknown field {name!r}.",
+            field=prefix + name,
             code="UNKNOWN_FIELD",
         )
 

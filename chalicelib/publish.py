@@ -17,6 +17,8 @@ from chalicelib.cycle import Cycle
 from chalicelib.pabulib import Election, Project, Vote, write_pb
 from chalicelib.tally import TallyResult, result_to_csv, result_to_json, tally
 
+RESULT = "result.json"
+
 
 def tally_cycle(cycle: Cycle, ballots: Iterable[tuple[str, ...]]) -> TallyResult:
     """Count ``ballots`` under ``cycle``'s frozen rules."""
@@ -94,9 +96,17 @@ def anonymised_election(
 
 
 def publish_cycle(store, results, cycle: Cycle) -> str:
-    """Tally ``cycle`` from every stored ballot, publish, return the result hash."""
+    """Publish ``cycle``'s result once; return the hash of ``result.json``.
+
+    The phase clock calls this on every run while a cycle is in the tally.
+    ``result.json`` is written last, so once it is there the whole result is,
+    and later calls only read its recorded hash instead of re-counting.
+    """
+    published = results.digest(cycle.cycle_id, RESULT)
+    if published is not None:
+        return "sha256:" + published
     selections = [b.selections for b in store.iter_ballots(cycle.cycle_id)]
     files = result_files(cycle, selections)
-    for name, body in files.items():
-        results.put(cycle.cycle_id, name, body)
-    return "sha256:" + hashlib.sha256(files["result.json"]).hexdigest()
+    for name in sorted(files, key=lambda name: name == RESULT):
+        results.put(cycle.cycle_id, name, files[name])
+    return "sha256:" + hashlib.sha256(files[RESULT]).hexdigest()

@@ -64,7 +64,7 @@ def json_body(request) -> object:
             "The body is too large.", field="body", code="BODY_TOO_LARGE"
         )
     try:
-        return json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"))
     except ValueError as exc:  # bad UTF-8, bad JSON, absurdly long numbers
         raise InvalidInput(
             "The body is not valid JSON.", field="body", code="MALFORMED_JSON"
@@ -73,3 +73,32 @@ def json_body(request) -> object:
         raise InvalidInput(
             "The body is nested too deeply.", field="body", code="MALFORMED_JSON"
         ) from exc
+    if not _is_valid_text(body):
+        raise InvalidInput(
+            "The body holds text that is not valid Unicode.",
+            field="body",
+            code="MALFORMED_JSON",
+        )
+    return body
+
+
+def _is_valid_text(value: object) -> bool:
+    """False if any key or string holds a lone surrogate (a ``\\ud800`` escape).
+
+    Such text cannot be encoded, so it could not be stored, hashed or even
+    echoed in an error. Walks without recursion: the body may be deep.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True

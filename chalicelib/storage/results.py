@@ -39,15 +39,8 @@ class ResultStore:
     def put(self, cycle_id: str, name: str, body: bytes) -> bool:
         """Write one file unless identical bytes are there; True if it wrote."""
         digest = hashlib.sha256(body).hexdigest()
-        try:
-            head = self.client.head_object(
-                Bucket=self.bucket, Key=self.key(cycle_id, name)
-            )
-            if head.get("Metadata", {}).get("sha256") == digest:
-                return False
-        except ClientError as exc:
-            if _code(exc) not in ("404", "NoSuchKey"):
-                raise
+        if self.digest(cycle_id, name) == digest:
+            return False
         self.client.put_object(
             Bucket=self.bucket,
             Key=self.key(cycle_id, name),
@@ -56,6 +49,18 @@ class ResultStore:
             Metadata={"sha256": digest},
         )
         return True
+
+    def digest(self, cycle_id: str, name: str) -> str | None:
+        """The SHA-256 recorded with a published file, or ``None`` if absent."""
+        try:
+            head = self.client.head_object(
+                Bucket=self.bucket, Key=self.key(cycle_id, name)
+            )
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey"):
+                return None
+            raise
+        return head.get("Metadata", {}).get("sha256")
 
     def get(self, cycle_id: str, name: str) -> bytes:
         """The bytes of one published file; raises ``NotFound``."""

@@ -129,6 +129,30 @@ def test_odd_requests_never_get_a_5xx(voting_cycle, method, path, headers, body)
     assert answer.status_code < 500, answer.body
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"selections": ["p1"], "\\ud800": 1}',
+        '{"selections": ["p1"], "attestation": {"boston_resident": true, "age": 30},'
+        ' "voter": {"kind": "email", "value": "a\\udc00@example.org"}}',
+        '{"selections": ["\\ud83d"]}',
+    ],
+)
+def test_lone_surrogates_are_refused_as_malformed(voting_cycle, settings, raw):
+    with Client(app) as client:
+        answer = client.http.post(
+            "/ballots",
+            headers={"Content-Type": "application/json", "Idempotency-Key": "abcdefgh"},
+            body=raw,
+        )
+    assert answer.status_code == 400
+    assert (answer.json_body["code"], answer.json_body["field"]) == (
+        "MALFORMED_JSON",
+        "body",
+    )
+    assert table_items(settings.ballots_table) == []
+
+
 def test_no_cycle_yet_is_a_clean_404(services):
     with Client(app) as client:
         for path in ("/cycle", "/ballot", "/results"):

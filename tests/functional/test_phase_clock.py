@@ -225,3 +225,28 @@ def test_the_published_ballots_round_trip_through_pabulib(
     )
     # Voter ids are a plain count: nothing of the stored ballot ids survives.
     assert [v.voter_id for v in election.votes] == [str(n) for n in range(1, 7)]
+
+
+def test_the_tally_counts_once_while_results_wait_for_their_date(
+    services, settings, voting_cycle, monkeypatch
+):
+    from chalicelib.jobs import run_phase_clock
+
+    with Client(api_app) as api:
+        vote_all(api, VOTES[:2])
+    reads = []
+    iter_ballots = services.store.iter_ballots
+    monkeypatch.setattr(
+        services.store,
+        "iter_ballots",
+        lambda cycle_id: reads.append(cycle_id) or iter_ballots(cycle_id),
+    )
+    deadline = voting_cycle.calendar[voting_cycle.phase].end
+
+    # Voting closed, but the tally phase has not reached its end yet.
+    for seconds in (10, 20, 30):
+        run_phase_clock({"time": format_time(deadline + timedelta(seconds=seconds))})
+
+    assert services.store.get_cycle("boston-test").phase.value == "tally"
+    assert reads == ["boston-test"]
+    assert json.loads(published(settings, "result.json"))["ballots_counted"] == 2
