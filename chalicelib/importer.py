@@ -8,6 +8,8 @@ way, exactly as for a cycle the office set up by hand.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime, timedelta
 
 from chalicelib.cycle import PHASES, Cycle, Phase, PhaseWindow, Proposal
@@ -69,6 +71,14 @@ def cycle_from_election(
         min_project_score=election.min_project_score_threshold,
         languages=("en",),
     )
+
+
+def cycle_id_for(file_name: str, *, prefix: str) -> str:
+    """A valid cycle id made from a file name (accents folded, the rest dashed)."""
+    stem = file_name.rsplit("/", 1)[-1].removesuffix(".pb")
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_stem.lower()).strip("-")
+    return f"{prefix}-{slug}"[:64].rstrip("-") if slug else prefix
 
 
 def replay_calendar(now: datetime, voting_for: timedelta) -> dict[Phase, PhaseWindow]:

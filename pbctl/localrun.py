@@ -55,6 +55,11 @@ class LocalRun:
         self._saved_env: dict[str, str | None] = {}
 
     @property
+    def log_path(self) -> Path:
+        """chalice local's output; one file per port, so two stacks never mix."""
+        return LOG_DIR / f"chalice-local-{self.api_port}.log"
+
+    @property
     def api_url(self) -> str:
         return f"http://{HOST}:{self.api_port}"
 
@@ -87,7 +92,7 @@ class LocalRun:
         self.services = get_services()
         # A file, not a pipe: an unread pipe fills up and stalls the server.
         LOG_DIR.mkdir(exist_ok=True)
-        self._log = open(LOG_DIR / "chalice-local.log", "wb")  # noqa: SIM115
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
         self._api = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "chalice"),
@@ -138,7 +143,7 @@ class LocalRun:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._api.poll() is not None:
-                log = (LOG_DIR / "chalice-local.log").read_text(errors="replace")
+                log = self.log_path.read_text(errors="replace")
                 raise LocalRunError(f"chalice local exited:\n{log[-2000:]}")
             try:
                 status, _ = request(HOST, self.api_port, "GET", "/cycle")

@@ -27,7 +27,6 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     DoesNotExist,
     GetError,
-    PutError,
     PynamoDBException,
     QueryError,
     TransactWriteError,
@@ -340,22 +339,6 @@ class Store:
         except QueryError as exc:
             raise _translate(exc) from exc
 
-    def iter_voter_marks(self, cycle_id: str) -> Iterator[VoterMark]:
-        """Every voter mark of ``cycle_id`` (for turnout; a full scan).
-
-        Known limit: this scans the whole voter-marks table; when it holds
-        several cycles of a large city, add a GSI on ``cycle_id``.
-        """
-        condition = VoterMarkModel.cycle_id == cycle_id
-        for item in VoterMarkModel.scan(condition, consistent_read=True):
-            yield VoterMark(
-                item.voter_key,
-                item.voted_on,
-                item.channel,
-                item.neighbourhood,
-                item.age_bracket,
-            )
-
     # -- audit ----------------------------------------------------------
 
     def audit_entries(self, cycle_id: str) -> list[dict]:
@@ -372,23 +355,6 @@ class Store:
             }
             for e in AuditModel.query(cycle_id, consistent_read=True)
         ]
-
-    def append_audit(
-        self,
-        cycle_id: str,
-        *,
-        now: datetime,
-        actor: str,
-        action: str,
-        reason: str = "",
-        before=None,
-        after=None,
-    ) -> None:
-        item = _audit_item(cycle_id, now, actor, action, reason, before, after)
-        try:
-            item.save(condition=AuditModel.entry_id.does_not_exist())
-        except PutError as exc:
-            raise _translate(exc) from exc
 
     # -- plumbing -------------------------------------------------------
 

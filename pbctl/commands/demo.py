@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -22,12 +23,18 @@ from pathlib import Path
 
 from chalicelib.cycle import format_time
 from chalicelib.errors import PBError
-from chalicelib.importer import cycle_from_election
+from chalicelib.importer import cycle_from_election, cycle_id_for
 from chalicelib.jobs import run_phase_clock
 from chalicelib.pabulib import Election, read_pb
-from pbctl.localrun import HOST, LocalRun, LocalRunError, request
+from chalicelib.tally import tally_election
+from pbctl.localrun import HOST, ROOT, LocalRun, LocalRunError, request
 
-DEFAULT_PB = "../shared/pabulib/US_Stanford_Dataset_PB_Cambridge_2019_vote_approvals.pb"
+#: Where the research elections live: $PABULIB_DIR, else ../shared/pabulib
+#: beside the repository (wherever pbctl is run from).
+PABULIB_DIR = Path(os.environ.get("PABULIB_DIR") or ROOT.parent / "shared" / "pabulib")
+DEFAULT_PB = str(
+    PABULIB_DIR / "US_Stanford_Dataset_PB_Cambridge_2019_vote_approvals.pb"
+)
 
 
 def register(subparsers) -> None:
@@ -81,11 +88,9 @@ def replay(
     """
     store = local.services.store
     now = datetime.now(UTC)
-    cycle_id = (
-        "replay-"
-        + "".join(c if c.isalnum() else "-" for c in Path(file_name).stem.lower())[:48]
-    )
-    cycle = cycle_from_election(election, cycle_id=cycle_id, now=now)
+    cycle_id = cycle_id_for(file_name, prefix="replay")
+    # The file's voters were eligible where they voted: replay them all.
+    cycle = cycle_from_election(election, cycle_id=cycle_id, now=now, min_voting_age=0)
     store.create_cycle(cycle, actor="pbctl:demo", now=now)
     say(
         f"Imported {file_name}: {len(cycle.proposals)} proposals, "
@@ -107,10 +112,14 @@ def replay(
     if timings is not None:
         timings["cast_seconds"] = cast_seconds
     say("Ballots: " + ", ".join(f"{n} {code}" for code, n in outcomes.most_common()))
+    refused = {code: n for code, n in outcomes.items() if code not in REPLAYED}
+    if refused:
+        raise LocalRunError(f"the API refused ballots of the file: {refused}")
 
     deadline = cycle.calendar[cycle.phase].end
     early = run_phase_clock({"time": format_time(deadline - timedelta(seconds=1))})
-    assert early["transitions"] == [], "the clock closed voting early"
+    if early["transitions"]:
+        raise LocalRunError(f"the phase clock moved before the deadline: {early}")
     closed = run_phase_clock({"time": format_time(deadline + timedelta(minutes=1))})
     say(
         "Phase clock at the deadline: "
@@ -121,6 +130,7 @@ def replay(
     if status != 200:
         raise LocalRunError(f"GET /results answered {status}: {result}")
     print_table(result)
+    check_against_file(result, election)
     return {
         "file": file_name,
         "rule": result["rule"],
@@ -129,6 +139,21 @@ def replay(
         "spent": result["spent"],
         "votes": {p["proposal_id"]: p["votes"] for p in result["proposals"]},
     }
+
+
+#: Answers that leave the replay faithful to the file.
+REPLAYED = ("recorded", "skipped_empty")
+
+
+def check_against_file(result: dict, election: Election) -> None:
+    """Raise unless the published result is what a direct tally of the file gives."""
+    direct = tally_election(election, rule=result["rule"])
+    votes = {p["proposal_id"]: p["votes"] for p in result["proposals"]}
+    if list(direct.funded) != result["funded"] or votes != {
+        p.proposal_id: p.votes for p in direct.proposals
+    }:
+        raise LocalRunError("the published result differs from a direct tally")
+    say("The published result matches a direct tally of the file.")
 
 
 def cast_all(
@@ -150,22 +175,25 @@ def cast_all(
 
     progress = Counter()
     finished = {offset: started for offset in range(clients)}
+    bar = ProgressBar(total, started)
     with ThreadPoolExecutor(max_workers=clients) as pool:
         futures = [pool.submit(cast_range, k) for k in range(clients)]
         while not all(f.done() for f in futures):
-            draw_progress(sum(progress.values()), total, started)
+            bar.draw(sum(progress.values()))
             time.sleep(0.25)
         for future in futures:
             outcomes.update(future.result())
     # When the last client finished, not when the progress loop noticed.
     elapsed = max(finished.values()) - started
-    draw_progress(total, total, started, final=True)
+    bar.draw(total, final=True)
     return outcomes, elapsed
 
 
 def cast_one(port: int, election: Election, index: int) -> str:
     vote = election.votes[index]
     selections = list(dict.fromkeys(vote.vote))  # a .pb ballot is a set
+    if not selections:
+        return "skipped_empty"  # an empty ballot counts for nothing
     age = vote.fields.get("age", "")
     attestation = {"boston_resident": True, "age": int(age) if age.isdigit() else 18}
     body = {
@@ -186,18 +214,35 @@ def cast_one(port: int, election: Election, index: int) -> str:
     return (answer or {}).get("code", str(status)).lower()
 
 
-def draw_progress(
-    count: int, total: int, started: float, *, final: bool = False
-) -> None:
-    """A one-line progress bar on standard error."""
+class ProgressBar:
+    """A progress bar on standard error: redrawn in place on a terminal, one
+    line per tenth otherwise, so that log files stay readable."""
+
     width = 30
-    filled = width * count // max(total, 1)
-    elapsed = max(time.monotonic() - started, 1e-9)
-    line = (
-        f"\r  casting [{'#' * filled}{'.' * (width - filled)}] "
-        f"{count}/{total} ({count / elapsed:,.0f} ballots/s, {elapsed:,.1f} s)"
-    )
-    print(line, end="\n" if final else "", file=sys.stderr, flush=True)
+
+    def __init__(self, total: int, started: float, stream=sys.stderr):
+        self.total = max(total, 1)
+        self.started = started
+        self.stream = stream
+        self.live = stream.isatty()
+        self.tenths = -1
+
+    def draw(self, count: int, *, final: bool = False) -> None:
+        tenths = 10 * count // self.total
+        if not self.live and not final and tenths == self.tenths:
+            return
+        self.tenths = tenths
+        filled = self.width * count // self.total
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        line = (
+            f"  casting [{'#' * filled}{'.' * (self.width - filled)}] "
+            f"{count}/{self.total} ({count / elapsed:,.0f} ballots/s, "
+            f"{elapsed:,.1f} s)"
+        )
+        if self.live:
+            print("\r" + line, end="\n" if final else "", file=self.stream, flush=True)
+        else:
+            print(line, file=self.stream, flush=True)
 
 
 def print_table(result: dict) -> None:

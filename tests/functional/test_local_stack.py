@@ -152,8 +152,16 @@ def test_concurrent_claims_of_one_key_succeed_once(table, moto_server):
 
 
 @pytest.mark.slow
-def test_pbctl_demo_replays_a_real_election_through_http(pabulib_file, tmp_path):
-    path = pabulib_file(SMALL)
+@pytest.mark.parametrize(
+    "name",
+    [
+        SMALL,
+        # Ballots from voters under 11, and a no-skip rule: still the official set.
+        "Poland_Gdynia_2020_Wzgorze_Sw._Maksymiliana__large.pb",
+    ],
+)
+def test_pbctl_demo_replays_a_real_election_through_http(pabulib_file, name):
+    path = pabulib_file(name)
     command = [
         str(Path(sys.executable).parent / "pbctl"),
         "demo",
@@ -170,11 +178,12 @@ def test_pbctl_demo_replays_a_real_election_through_http(pabulib_file, tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     last = json.loads(run.stdout.strip().splitlines()[-1])
     expected = tally_election(read_pb(path))
-    assert last["file"] == SMALL
+    assert last["file"] == name
     assert last["funded"] == list(expected.funded)
     assert last["spent"] == expected.spent
     assert last["votes"] == {p.proposal_id: p.votes for p in expected.proposals}
-    assert "373 recorded" in run.stdout
+    assert f"{len(read_pb(path).votes)} recorded" in run.stdout
+    assert "matches a direct tally" in run.stdout
     assert "voting -> tally, tally -> results" in run.stdout
 
 
