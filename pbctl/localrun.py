@@ -76,7 +76,7 @@ class LocalRun:
 
     def start(self) -> None:
         for port in (self.aws_port, self.api_port):
-            _require_free(port)
+            require_free(port)
         self._moto = start_moto_server(self.aws_port, host=HOST)
         self._set_env(
             {
@@ -182,7 +182,8 @@ def request(
             conn.close()
 
 
-def _require_free(port: int) -> None:
+def require_free(port: int) -> None:
+    """Raise ``LocalRunError`` if something already listens on ``port``."""
     if port == 0:
         return
     with socket.socket() as probe:

@@ -1,32 +1,30 @@
 """``pbctl up``: the local stack, kept serving, with the site and a live clock.
 
 The API runs on ``chalice local`` (127.0.0.1:8001 by default), the site is
-served from ``static_site/`` (127.0.0.1:8000) with a ``config.json`` naming
-the API, and the phase clock runs every minute on the wall clock, as its
-EventBridge schedule does in AWS. A ``.pb`` ballot is imported so there is
-something to vote on. Ctrl-C stops everything.
+built (``npm run build`` in ``static_site/``, when ``dist`` is missing or
+stale) and served from ``static_site/dist`` by :mod:`pbctl.siteserver`
+(127.0.0.1:8000) with a ``config.json`` naming the API, and the phase clock
+runs every minute on the wall clock, as its EventBridge schedule does in AWS.
+A ``.pb`` ballot is imported so there is something to vote on. Ctrl-C stops
+everything.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import json
+import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from chalicelib.cycle import format_time
 from chalicelib.errors import PBError
-from chalicelib.importer import cycle_from_election
+from chalicelib.importer import cycle_from_election, cycle_id_for
 from chalicelib.jobs import run_phase_clock
-from chalicelib.pabulib import read_pb
-from pbctl.commands.demo import DEFAULT_PB, quiet_logs
-from pbctl.localrun import HOST, ROOT, LocalRun, LocalRunError
-
-SITE = ROOT / "static_site"
+from pbctl.commands.demo import DEFAULT_PB, quiet_logs, read_election
+from pbctl.localrun import HOST, LocalRun, LocalRunError, require_free
+from pbctl.siteserver import SiteBuildError, ensure_site_built, serve_site
 
 
 def register(subparsers) -> None:
@@ -41,11 +39,22 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     quiet_logs()
-    try:
-        election = read_pb(args.pb)
-    except (OSError, PBError) as exc:
-        print(f"pbctl up: cannot read {args.pb}: {exc}", file=sys.stderr)
+    election = read_election(args.pb, "up")
+    if election is None:
         return 1
+    try:
+        require_free(args.site_port)
+        ensure_site_built()
+    except SiteBuildError as exc:
+        print(f"pbctl up: the site did not build: {exc}", file=sys.stderr)
+        return 1
+    except LocalRunError as exc:
+        print(f"pbctl up: {exc}", file=sys.stderr)
+        return 1
+    # A terminal closing (SIGHUP) or a service manager (SIGTERM) stops it as
+    # cleanly as Ctrl-C does: chalice local and moto must not outlive it.
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, _interrupt)
     site_origin = f"http://{HOST}:{args.site_port}"
     try:
         with LocalRun(
@@ -54,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
             now = datetime.now(UTC)
             cycle = cycle_from_election(
                 election,
-                cycle_id="local-"
-                + Path(args.pb).stem.lower()[:40].replace("_", "-").replace(".", "-"),
+                cycle_id=cycle_id_for(Path(args.pb).name, prefix="local"),
                 now=now,
                 voting_for=timedelta(hours=args.voting_hours),
             )
@@ -88,39 +96,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(number, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def tick_every_minute(stop: threading.Event) -> None:
     while not stop.wait(60):
         try:
             run_phase_clock({"time": format_time(datetime.now(UTC))})
         except Exception as exc:  # keep serving; the next minute tries again
             print(f"phase clock failed: {exc}", file=sys.stderr)
-
-
-class _SiteHandler(SimpleHTTPRequestHandler):
-    """Static files from static_site/, plus the stage's config.json."""
-
-    def __init__(self, *args, config: bytes, **kwargs):
-        self._config = config
-        super().__init__(*args, directory=str(SITE), **kwargs)
-
-    def do_GET(self) -> None:
-        if self.path.split("?")[0] == "/config.json":
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Content-Length", str(len(self._config)))
-            self.end_headers()
-            self.wfile.write(self._config)
-            return
-        super().do_GET()
-
-    def log_message(self, format, *args) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-
-def serve_site(port: int, api_url: str) -> ThreadingHTTPServer:
-    config = json.dumps({"api_url": api_url}).encode()
-    handler = functools.partial(_SiteHandler, config=config)
-    server = ThreadingHTTPServer((HOST, port), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server

@@ -188,7 +188,8 @@ def test_pbctl_demo_replays_a_real_election_through_http(pabulib_file, name):
 
 
 @pytest.mark.slow
-def test_pbctl_up_serves_site_and_api_until_interrupted(pabulib_file):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_pbctl_up_serves_site_and_api_until_interrupted(pabulib_file, stop):
     site, api = free_port(), free_port()
     command = [
         str(Path(sys.executable).parent / "pbctl"),
@@ -224,8 +225,12 @@ def test_pbctl_up_serves_site_and_api_until_interrupted(pabulib_file):
         assert headers["Access-Control-Allow-Origin"] == origin
         assert json.loads(body)["selection_limit"] >= 1
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         assert process.wait(timeout=30) == 0
+    # Nothing it started outlives it: the API and site ports are free again.
+    for port in (api, site):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def fetch(port: int, path: str, headers: dict | None = None):
