@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PB ?= ../shared/pabulib/US_Stanford_Dataset_PB_Cambridge_2019_vote_approvals.pb
+# The election to replay; empty means pbctl's default, Cambridge 2019 in
+# $(PABULIB_DIR) or ../shared/pabulib.
+PB ?=
+PB_ARG = $(if $(PB),--pb "$(PB)")
 SITE_PORT ?= 8000
 API_PORT ?= 8001
 AWS_PORT ?= 5000
 
-.PHONY: setup demo up test unit functional conformance lint bench clean
+.PHONY: setup demo up site browser test unit functional conformance lint bench clean
 
 setup: $(STAMP)
 
@@ -20,10 +23,18 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/pbctl demo --pb "$(PB)" --aws-port $(AWS_PORT) --api-port $(API_PORT)
+	$(BIN)/pbctl demo $(PB_ARG) --aws-port $(AWS_PORT) --api-port $(API_PORT)
 
 up: $(STAMP)
-	$(BIN)/pbctl up --pb "$(PB)" --aws-port $(AWS_PORT) --api-port $(API_PORT) --site-port $(SITE_PORT)
+	$(BIN)/pbctl up $(PB_ARG) --aws-port $(AWS_PORT) --api-port $(API_PORT) --site-port $(SITE_PORT)
+
+# The participation site: npm ci (first time) and npm run build into static_site/dist.
+site: $(STAMP)
+	$(BIN)/python -c "from pbctl.siteserver import ensure_site_built; ensure_site_built(force=True)"
+
+# Smoke tests in Debian's Chromium (/usr/bin/chromium); builds the site if stale.
+browser: $(STAMP)
+	$(BIN)/pytest -m browser tests/browser
 
 test: $(STAMP) lint
 	$(BIN)/pytest
@@ -38,4 +49,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_replay.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .local
+	rm -rf $(VENV) .pytest_cache .ruff_cache .local static_site/dist

@@ -1,0 +1,59 @@
+// The public API. Its origin comes from config.json, written per stage at
+// deploy (locally by pbctl's site server), never baked into the build.
+
+let configPromise;
+
+/** {api_url} from config.json; the service worker serves a cached copy offline. */
+export function config() {
+  configPromise ??= fetch("config.json", { cache: "no-cache" })
+    .then((answer) => {
+      if (!answer.ok) throw new ApiError(0, { code: "NO_CONFIG" });
+      return answer.json();
+    })
+    .catch((exc) => {
+      configPromise = undefined; // try again next time, e.g. once back online
+      throw exc;
+    });
+  return configPromise;
+}
+
+/** An answer other than 2xx, or no answer at all (status 0). */
+export class ApiError extends Error {
+  constructor(status, body = {}) {
+    super(body.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = body.code || (status ? "HTTP_" + status : "NETWORK");
+    this.field = body.field;
+    this.serverMessage = body.message;
+  }
+}
+
+async function call(path, options = {}, timeoutMs = 20000) {
+  const { api_url: base } = await config();
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  let answer;
+  try {
+    answer = await fetch(base + path, { ...options, signal: abort.signal });
+  } catch {
+    throw new ApiError(0);
+  } finally {
+    clearTimeout(timer);
+  }
+  const body = await answer.json().catch(() => ({}));
+  if (!answer.ok) throw new ApiError(answer.status, body);
+  return { status: answer.status, body };
+}
+
+export const getCycle = () => call("/cycle").then((r) => r.body);
+export const getBallot = () => call("/ballot").then((r) => r.body);
+export const getResults = () => call("/results").then((r) => r.body);
+
+/** POST /ballots with the ballot's own Idempotency-Key; resolves to the receipt. */
+export function postBallot(key, body) {
+  return call("/ballots", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Idempotency-Key": key },
+    body: JSON.stringify(body),
+  }).then((r) => r.body);
+}

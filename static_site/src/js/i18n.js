@@ -1,0 +1,183 @@
+// Interface language: catalogs, the chosen language, and Intl formatting.
+//
+// Each catalog is a flat map of keys to messages with {name} placeholders.
+// A key missing from a language falls back to English, key by key, so a
+// partly translated catalog is still usable.
+
+import { CATALOGS } from "./catalogs.js";
+
+/** The site's languages, named in their own language for the switcher. */
+export const LANGUAGES = [
+  { code: "en", name: "English" },
+  { code: "es", name: "Español" },
+  { code: "ht", name: "Kreyòl ayisyen" },
+  { code: "vi", name: "Tiếng Việt" },
+  { code: "zh-Hans", name: "简体中文" },
+  { code: "pt", name: "Português" },
+  { code: "kea", name: "Kabuverdianu" },
+];
+
+// Chromium's ICU lacks some of our languages; format with a close neighbour.
+const FORMAT_LOCALES = {
+  en: ["en-US"],
+  es: ["es-US", "es"],
+  ht: ["ht-HT", "fr-HT", "fr"],
+  vi: ["vi-VN", "vi"],
+  "zh-Hans": ["zh-Hans-CN", "zh-CN", "zh"],
+  pt: ["pt-BR", "pt"],
+  kea: ["kea-CV", "pt-CV", "pt"],
+};
+const RTL = new Set(["ar", "fa", "he", "ur"]);
+const STORAGE_KEY = "pb.lang";
+
+let current = "en";
+let english = {};
+let messages = {};
+let formatLocale = "en-US";
+const listeners = [];
+
+export const language = () => current;
+
+/** The first language the browser prefers that the site offers, else English. */
+function preferred() {
+  const saved = safeGet(STORAGE_KEY);
+  if (LANGUAGES.some((l) => l.code === saved)) return saved;
+  for (const wanted of navigator.languages || []) {
+    const lower = wanted.toLowerCase();
+    if (lower.startsWith("zh") && !/tw|hk|hant/.test(lower)) return "zh-Hans";
+    const match = LANGUAGES.find((l) => l.code === lower.split("-")[0]);
+    if (match) return match.code;
+  }
+  return "en";
+}
+
+function safeGet(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null; // storage may be disabled; the site still works in English
+  }
+}
+
+async function loadCatalog(code) {
+  if (!CATALOGS[code]) return {};
+  try {
+    const answer = await fetch(new URL(CATALOGS[code], import.meta.url));
+    return answer.ok ? await answer.json() : {};
+  } catch {
+    return {};
+  }
+}
+
+function pickFormatLocale(code) {
+  for (const candidate of FORMAT_LOCALES[code] || ["en-US"]) {
+    if (Intl.NumberFormat.supportedLocalesOf([candidate]).length) return candidate;
+  }
+  return "en-US";
+}
+
+/** Loads the preferred language; call once before rendering. */
+export async function initLanguage() {
+  english = await loadCatalog("en");
+  await applyLanguage(preferred(), false);
+}
+
+/** Switches language, remembers it, and re-renders every listener. */
+export async function setLanguage(code) {
+  if (!LANGUAGES.some((l) => l.code === code)) return;
+  try {
+    localStorage.setItem(STORAGE_KEY, code);
+  } catch {
+    // not remembered, but still applied
+  }
+  await applyLanguage(code, true);
+}
+
+async function applyLanguage(code, notify) {
+  messages = code === "en" ? english : await loadCatalog(code);
+  current = code;
+  formatLocale = pickFormatLocale(code);
+  const root = document.documentElement;
+  root.lang = code;
+  root.dir = RTL.has(code.split("-")[0]) ? "rtl" : "ltr";
+  translateTree(document);
+  if (notify) for (const listener of listeners) listener(code);
+}
+
+/** Registers a re-render to run after every language switch. */
+export function onLanguageChange(listener) {
+  listeners.push(listener);
+}
+
+/** True when `key` has no text in the current language and English is shown. */
+export function isFallback(key) {
+  return current !== "en" && !(key in messages) && key in english;
+}
+
+/** The message for `key` with {placeholders} filled in, as plain text. */
+export function t(key, params = {}) {
+  const template = messages[key] ?? english[key] ?? key;
+  return template.replace(/\{(\w+)\}/g, (whole, name) =>
+    name in params ? String(params[name]) : whole,
+  );
+}
+
+/**
+ * Sets an element's text from the catalog; marks English fallbacks with
+ * lang="en" so screen readers pronounce them as English.
+ */
+export function setText(node, key, params) {
+  node.textContent = t(key, params);
+  if (isFallback(key)) node.lang = "en";
+  else node.removeAttribute("lang");
+  return node;
+}
+
+/**
+ * Translates static markup: data-i18n="key" sets the text, and
+ * data-i18n-attr="attr:key;attr:key" sets attributes.
+ */
+export function translateTree(root) {
+  for (const node of root.querySelectorAll("[data-i18n]")) setText(node, node.dataset.i18n);
+  for (const node of root.querySelectorAll("[data-i18n-attr]")) {
+    for (const pair of node.dataset.i18nAttr.split(";")) {
+      const [attr, key] = pair.split(":");
+      node.setAttribute(attr, t(key));
+    }
+  }
+  const titleKey = document.body?.dataset.titleKey;
+  if (titleKey) document.title = `${t(titleKey)} – ${t("meta.site_title")}`;
+}
+
+/** Whole dollars as currency in the current language's conventions. */
+export function money(amount) {
+  return new Intl.NumberFormat(formatLocale, {
+    style: "currency",
+    currency: "USD",
+    maximumFractionDigits: 0,
+    minimumFractionDigits: 0,
+  }).format(amount);
+}
+
+export function number(value) {
+  return new Intl.NumberFormat(formatLocale).format(value);
+}
+
+/** A date (ISO string) in the cycle's time zone, e.g. "March 1, 2026". */
+export function date(iso, timeZone = "America/New_York") {
+  return new Intl.DateTimeFormat(formatLocale, { dateStyle: "long", timeZone }).format(
+    new Date(iso),
+  );
+}
+
+/**
+ * Text of a per-language map from the API ({en: ..., es: ...}); returns
+ * {text, fallback, lang} where fallback says English stood in.
+ */
+export function localized(map) {
+  const texts = map || {};
+  if (texts[current]) return { text: texts[current], fallback: false, lang: current };
+  if (texts.en) return { text: texts.en, fallback: current !== "en", lang: "en" };
+  const [lang, text] = Object.entries(texts)[0] || ["en", ""];
+  return { text, fallback: lang !== current, lang };
+}

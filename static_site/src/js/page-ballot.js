@@ -1,0 +1,163 @@
+// The ballot: choose, review, cast.
+//
+// A cast ballot goes into the device's queue first (with its one
+// Idempotency-Key) and is then sent; if the connection fails it stays queued
+// and the voter sees that it will be sent later. Only a 4xx sends the voter
+// back to the form, since nothing was recorded then.
+
+import { getBallot, getCycle, postBallot } from "./api.js";
+import { renderCards, totalCost, updateTally } from "./ballot-cards.js";
+import { byId, el, focusOn, show } from "./dom.js";
+import { localized, money, setText, t } from "./i18n.js";
+import { isKiosk } from "./kiosk.js";
+import { startPage } from "./layout.js";
+import { enqueue, newIdempotencyKey, send } from "./queue.js";
+import { describeError, done, failed, loading } from "./status.js";
+import { fillNeighbourhoods, readForm, showFieldErrors } from "./voter-form.js";
+
+let ballot = null;
+let cycle = null;
+let loadError = null;
+const chosen = new Set();
+let reviewing = false;
+let pendingBody = null;
+
+async function load() {
+  loading();
+  try {
+    [cycle, ballot] = await Promise.all([getCycle(), getBallot()]);
+    loadError = cycle.phase === "voting" ? null : { code: "PHASE_CLOSED", status: 409 };
+  } catch (exc) {
+    loadError = exc;
+  }
+  render();
+}
+
+function render() {
+  if (loadError) {
+    failed(loadError, load);
+    show(byId("ballot-form"), false);
+    show(byId("review"), false);
+    return;
+  }
+  if (!ballot) return;
+  done();
+  setText(byId("instructions"), "ballot.instructions", { limit: ballot.selection_limit });
+  renderCards(ballot, chosen, () => updateTally(ballot, chosen));
+  if (reviewing) renderReview();
+  show(byId("ballot-form"), !reviewing);
+  show(byId("review"), reviewing);
+}
+
+function renderReview() {
+  const list = byId("review-list");
+  list.replaceChildren();
+  for (const proposal of ballot.proposals.filter((p) => chosen.has(p.proposal_id))) {
+    const title = localized(proposal.title);
+    const item = el("li");
+    item.append(el("span", { text: title.text, attrs: { lang: title.lang } }));
+    item.append(` — ${money(proposal.cost)}`);
+    list.append(item);
+  }
+  setText(byId("review-total"), "ballot.chosen_total", { amount: money(totalCost(ballot, chosen)) });
+}
+
+function toReview(event) {
+  event.preventDefault();
+  const { body, errors } = readForm(chosen);
+  showFieldErrors(errors);
+  if (errors.length) return;
+  reviewing = true;
+  byId("casting").textContent = "";
+  render();
+  focusOn(byId("review-heading"));
+  window.scrollTo(0, 0);
+  pendingBody = body;
+}
+
+function toForm() {
+  reviewing = false;
+  render();
+  focusOn(byId("ballot-heading"));
+}
+
+// One key per ballot: every retry, from here or from the queue, reuses it.
+// It is renewed only after a refusal, when nothing was recorded.
+let castKey = null;
+
+async function cast() {
+  const button = byId("cast-button");
+  button.disabled = true;
+  setText(byId("casting"), "ballot.casting");
+  castKey ??= newIdempotencyKey();
+  let result;
+  try {
+    enqueue(castKey, pendingBody);
+    result = await send(castKey);
+  } catch {
+    // The device would not store it (storage full or disabled): send it
+    // without the safety net; on failure the voter can press Cast again.
+    result = await sendUnstored(castKey, pendingBody);
+  }
+  button.disabled = false;
+  if (result.outcome === "recorded") return confirmed({ receipt: result.receipt });
+  if (result.outcome === "kept") {
+    console.warn("ballot queued for later", result.error?.code);
+    return confirmed({ queued: true });
+  }
+  if (result.outcome === "failed") {
+    describeError(byId("casting"), result.error);
+    return;
+  }
+  castKey = null;
+  reviewing = false;
+  render();
+  const error = result.error || { code: "NETWORK", status: 0 };
+  showFieldErrors([{ field: fieldOf(error.field), node: describeError(el("span"), error) }]);
+}
+
+async function sendUnstored(key, body) {
+  try {
+    return { outcome: "recorded", receipt: await postBallot(key, body) };
+  } catch (error) {
+    const final = error.status >= 400 && error.status < 500;
+    return { outcome: final ? "refused" : "failed", error };
+  }
+}
+
+// Maps an API field such as "attestation.age" to the form group at fault.
+function fieldOf(field = "") {
+  if (field.startsWith("selections")) return "selections";
+  if (field.startsWith("voter")) return "voter";
+  if (field === "attestation.boston_resident") return "resident";
+  if (field.startsWith("attestation") || field === "age_bracket") return "age";
+  return "";
+}
+
+function confirmed(outcome) {
+  sessionStorage.setItem("pb.receipt", JSON.stringify(outcome));
+  chosen.clear();
+  // Replace, not push: Back must not return to a filled-in ballot.
+  location.replace("confirmation.html");
+}
+
+function wire() {
+  fillNeighbourhoods();
+  byId("ballot-form").addEventListener("submit", toReview);
+  byId("edit-button").addEventListener("click", toForm);
+  byId("cast-button").addEventListener("click", cast);
+  if (sessionStorage.getItem("pb.cleared")) {
+    sessionStorage.removeItem("pb.cleared");
+    show(byId("cleared-note"));
+  }
+  // A page restored from the back/forward cache may still hold the last
+  // voter's choices; on a shared device start over instead.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted && isKiosk()) location.reload();
+  });
+}
+
+wire();
+startPage(render)
+  .then(load)
+  .catch((exc) => console.error(exc));

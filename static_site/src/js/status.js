@@ -1,0 +1,63 @@
+// The loading / error line that pages show while their data arrives.
+
+import { byId, el, show } from "./dom.js";
+import { language, setText, t } from "./i18n.js";
+
+/** Friendly catalog text for API error codes we have words for. */
+const ERROR_KEYS = {
+  NETWORK: "common.unreachable",
+  NO_CONFIG: "common.unreachable",
+  INTERNAL_ERROR: "common.unreachable",
+  TRY_AGAIN: "common.unreachable",
+  PHASE_CLOSED: "ballot.not_open",
+  BALLOT_NOT_PUBLISHED: "ballot.not_open",
+  RESULTS_NOT_PUBLISHED: "results.not_yet",
+  NOT_FOUND: "home.no_cycle",
+  NO_SELECTION: "ballot.none_chosen",
+  NOT_RESIDENT: "ballot.error_resident",
+  INVALID_AGE: "ballot.error_age",
+  INVALID_VOTER: "ballot.error_voter",
+  ALREADY_VOTED: "error.already_voted",
+};
+
+/**
+ * Fills `node` with the text for an ApiError: the catalog's words when we
+ * have them, else the server's own message (marked as English).
+ */
+export function describeError(node, error) {
+  const key = ERROR_KEYS[error.code] || (error.status >= 500 ? "common.unreachable" : null);
+  if (key || !error.serverMessage) return setText(node, key || "common.unreachable");
+  node.textContent = error.serverMessage;
+  if (language() !== "en") node.lang = "en";
+  return node;
+}
+
+/** Shows "Loading…" in the page's status region. */
+export function loading() {
+  const region = byId("page-status");
+  region.replaceChildren(setText(el("p"), "common.loading"));
+  show(region);
+}
+
+export function done() {
+  const region = byId("page-status");
+  region.replaceChildren();
+  show(region, false);
+}
+
+/** Shows an error with a "Try again" button that runs `retry`. */
+export function failed(error, retry) {
+  const region = byId("page-status");
+  const alert = el("div", { className: "usa-alert usa-alert--warning usa-alert--slim" });
+  const body = el("div", { className: "usa-alert__body" });
+  body.append(describeError(el("p", { className: "usa-alert__text" }), error));
+  alert.append(body);
+  region.replaceChildren(alert);
+  if (retry && (error.status === 0 || error.status >= 500)) {
+    const again = el("button", { className: "usa-button usa-button--outline", attrs: { type: "button" } });
+    again.textContent = t("common.try_again");
+    again.addEventListener("click", retry);
+    region.append(again);
+  }
+  show(region);
+}
