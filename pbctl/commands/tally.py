@@ -43,6 +43,12 @@ def _budget(raw: str) -> Decimal:
         value = None
     if value is None or not value.is_finite() or value < 0:
         raise argparse.ArgumentTypeError(f"not a non-negative amount: {raw!r}")
+    # Whole cents at most, and no more than 15 digits before the point: beyond
+    # that no real budget exists and integer conversion would be absurd.
+    if value >= 10**15 or value != value.quantize(Decimal("0.01"), "ROUND_DOWN"):
+        raise argparse.ArgumentTypeError(
+            f"a budget has at most 15 digits and 2 decimals: {raw!r}"
+        )
     return value
 
 

@@ -170,3 +170,9 @@ def test_installed_console_script(election):
 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["funded"] == ["a"]
+
+
+@pytest.mark.parametrize("budget", ["1e100000", "1e-22", "12.345", "-1", "nan"])
+def test_an_absurd_budget_is_a_usage_error(budget, capsys):
+    assert main(["tally", "--budget", budget, "--json", "any.pb"]) == 2
+    assert "--budget" in capsys.readouterr().err
