@@ -82,6 +82,19 @@ def site_is_stale(site: Path = SITE) -> bool:
     return built.stat().st_mtime < max(inputs)
 
 
+def _modules_are_stale(site: Path) -> bool:
+    """True when ``node_modules`` is missing or older than ``package-lock.json``.
+
+    npm writes ``node_modules/.package-lock.json`` on every install, so a lock
+    file that gained a package (a test tool such as axe-core) re-runs ``npm ci``.
+    """
+    installed = site / "node_modules" / ".package-lock.json"
+    lock = site / "package-lock.json"
+    if not installed.is_file():
+        return True
+    return lock.is_file() and installed.stat().st_mtime < lock.stat().st_mtime
+
+
 def ensure_site_built(site: Path = SITE, *, force: bool = False) -> Path:
     """Build the site with npm if it is missing or stale; return ``dist``.
 
@@ -92,7 +105,7 @@ def ensure_site_built(site: Path = SITE, *, force: bool = False) -> Path:
     if not force and not site_is_stale(site):
         return site / "dist"
     steps = [["npm", "run", "build"]]
-    if not (site / "node_modules" / "@uswds" / "uswds").is_dir():
+    if _modules_are_stale(site):
         steps.insert(0, ["npm", "ci", "--no-audit", "--no-fund"])
     for step in steps:
         try:
@@ -200,6 +213,7 @@ class SiteServer:
     def __init__(self, port: int, api_url: str, *, dist: Path = DIST, host=HOST):
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the site server binds to loopback only, not {host}")
+        self.dist = dist
         build = json.loads((dist / "build.json").read_text(encoding="utf-8"))
         handler = functools.partial(
             _SiteHandler,

@@ -14,7 +14,9 @@ Layers, all session-scoped except the pages:
    shared between tests), recording dialogs, page errors and console errors.
 
 ``cast_via_api`` casts a ballot straight through the HTTP API, for tests
-that need votes the browser did not cast.
+that need votes the browser did not cast. ``results_site_url`` is a second
+site on a second stack (:mod:`tests.browser.results_stack`) whose cycle has
+closed and published its results.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -31,7 +35,7 @@ import pytest
 
 from chalicelib.cycle import Cycle, Proposal
 from chalicelib.voting import receipt_hash
-from pbctl.localrun import HOST, LocalRun, request
+from pbctl.localrun import HOST, LOG_DIR, ROOT, LocalRun, request
 from pbctl.siteserver import SiteServer, ensure_site_built
 from tests.functional.conftest import open_voting, small_cycle
 
@@ -143,6 +147,55 @@ def site(local_stack: LocalRun) -> Iterator[SiteServer]:
 def site_url(site: SiteServer) -> str:
     """The site's origin, e.g. ``http://127.0.0.1:PORT`` (no trailing slash)."""
     return site.url
+
+
+@pytest.fixture(scope="session")
+def results_site_url(site: SiteServer) -> Iterator[str]:
+    """A site whose API serves a published result: ``http://127.0.0.1:PORT``.
+
+    The stack runs in a child process (LocalRun owns its process's AWS
+    settings) with :func:`browser_cycle` voted on and closed; the site is
+    served here from the same build as ``site_url``.
+    """
+    site_port, api_port = free_port(), free_port()
+    LOG_DIR.mkdir(exist_ok=True)
+    log = open(LOG_DIR / f"results-stack-{api_port}.log", "wb")  # noqa: SIM115
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.browser.results_stack",
+            str(free_port()),
+            str(api_port),
+            f"http://{HOST}:{site_port}",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    try:
+        # "ready" once it serves; end of file if it died first.
+        for line in child.stdout:
+            if line.strip() == "ready":
+                break
+        else:
+            child.wait(timeout=30)
+            pytest.fail(f"the results stack did not start; see {log.name}")
+        api_url = f"http://{HOST}:{api_port}"
+        with SiteServer(site_port, api_url, dist=site.dist) as server:
+            yield server.url
+    finally:
+        child.stdin.close()  # the child serves until its stdin closes
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+        log.close()
 
 
 @pytest.fixture(scope="session")

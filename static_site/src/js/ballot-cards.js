@@ -1,5 +1,8 @@
 // The proposal cards of the ballot and the running count of choices.
 //
+// A card whose title or summary has no text in the current language shows
+// the English one (marked lang="en") with a note saying so.
+//
 // Each card's checkbox is a native input whose label holds the title and
 // the cost, so a screen reader says name, cost and checked state. The count
 // and total sit in one aria-live="polite" region that is re-written on
@@ -12,14 +15,11 @@ import { localized, money, setText, t } from "./i18n.js";
 export function renderCards(ballot, chosen, onChange) {
   const list = byId("proposals");
   list.replaceChildren();
-  let anyFallback = false;
   for (const proposal of ballot.proposals) {
     const title = localized(proposal.title);
     const summary = localized(proposal.summary);
-    anyFallback ||= title.fallback || (summary.text !== "" && summary.fallback);
     list.append(card(proposal, title, summary, chosen, onChange));
   }
-  show(byId("fallback-note"), anyFallback);
   updateTally(ballot, chosen);
 }
 
@@ -30,6 +30,10 @@ function card(proposal, title, summary, chosen, onChange) {
   const header = el("div", { className: "usa-card__header" });
   header.append(el("h2", { className: "usa-card__heading", text: title.text, attrs: { lang: title.lang } }));
   const body = el("div", { className: "usa-card__body" });
+  // Said on the card it concerns: which proposals are untranslated matters.
+  if (title.fallback || (summary.text && summary.fallback)) {
+    body.append(el("p", { className: "pb-proposal__fallback", text: t("common.english_fallback") }));
+  }
   if (summary.text) body.append(el("p", { text: summary.text, attrs: { lang: summary.lang } }));
   const cost = t("ballot.cost", { amount: money(proposal.cost) });
   body.append(el("p", { className: "pb-proposal__cost", text: cost }));
