@@ -9,10 +9,12 @@ import uuid
 from chalice import Chalice
 
 from chalicelib.api.public import public
+from chalicelib.api.staff import staff
 from chalicelib.observability import bind_request
 
 app = Chalice(app_name="pb-api")
 app.register_blueprint(public)
+app.register_blueprint(staff)
 
 
 @app.middleware("http")

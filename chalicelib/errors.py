@@ -5,6 +5,8 @@ The map::
     PBError                      base; carries a stable ``code`` and ``field``
     ├── InvalidInput             400: a request or file is malformed
     │   └── PabulibFormatError   a ``.pb`` file is malformed (line number kept)
+    ├── Unauthenticated          401: no staff token, or one that does not verify
+    ├── Forbidden                403: the staff member's groups do not allow the action
     ├── NotEligible              403: the resident may not take part (age, residency)
     ├── NotFound                 404: no such cycle, ballot or result
     ├── Conflict                 409: the request is valid but the state forbids it
@@ -12,6 +14,7 @@ The map::
     │   ├── AlreadyVoted         this voter already has a ballot in this cycle
     │   ├── IllegalTransition    the phase state machine refuses the move
     │   ├── StaleVersion         someone else changed the cycle first
+    │   ├── PhaseStarted         a calendar edit touches a phase already under way
     │   └── IdempotencyMismatch  an idempotency key reused for another request
     └── Unavailable              503: AWS throttled or a transaction conflicted
 
@@ -59,6 +62,18 @@ class PabulibFormatError(InvalidInput):
         self.line = line
 
 
+class Unauthenticated(PBError):
+    """The request carries no staff access token, or one that does not verify."""
+
+    status = 401
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(PBError):
+    status = 403
+    code = "FORBIDDEN"
+
+
 class NotEligible(PBError):
     status = 403
     code = "NOT_ELIGIBLE"
@@ -88,6 +103,10 @@ class IllegalTransition(Conflict):
 
 class StaleVersion(Conflict):
     code = "STALE_VERSION"
+
+
+class PhaseStarted(Conflict):
+    code = "PHASE_STARTED"
 
 
 class IdempotencyMismatch(Conflict):

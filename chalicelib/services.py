@@ -11,11 +11,15 @@ import dataclasses
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, StaffAuthSettings
 from chalicelib.storage.repository import Store
 from chalicelib.storage.results import ResultStore
 from chalicelib.storage.secrets import VoterKeySecret
+
+if TYPE_CHECKING:  # PyJWT is a dependency of the API only, not the scheduled app
+    from chalicelib.auth import TokenVerifier
 
 
 @dataclasses.dataclass
@@ -25,6 +29,26 @@ class Services:
     results: ResultStore
     voter_secret: Callable[[], bytes]
     clock: Callable[[], datetime]
+    verifier: TokenVerifier | None = None
+
+    def staff_verifier(self) -> TokenVerifier:
+        """The staff token checker, built on first use from ``PB_STAFF_*``.
+
+        Only staff routes need it, so a stage without the variables still
+        serves the public API; its staff routes then answer a bland 500
+        (``MissingSetting`` in the log) rather than letting anyone in.
+        """
+        if self.verifier is None:
+            from chalicelib.auth import TokenVerifier
+            from chalicelib.storage.jwks import JwksFetcher
+
+            auth = StaffAuthSettings.from_env()
+            self.verifier = TokenVerifier(
+                issuer=auth.issuer,
+                client_id=auth.client_id,
+                keys=JwksFetcher(auth.jwks_url),
+            )
+        return self.verifier
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:

@@ -111,3 +111,67 @@ class Settings:
         return {
             _SOURCES[field.name][0]: getattr(self, field.name) for field in fields(self)
         }
+
+
+@dataclass(frozen=True)
+class StaffAuthSettings:
+    """What the API checks a staff access token against.
+
+    ``issuer`` is the pool's ``iss`` (output ``UserPoolIssuer``), ``client_id``
+    the one app client whose tokens are accepted (``UserPoolClientId``), and
+    ``jwks_url`` where the pool's public keys are; it defaults to the
+    issuer's ``/.well-known/jwks.json`` and only the local stack sets it.
+    Kept apart from :class:`Settings` because only the API's staff routes
+    need it: the public routes and the scheduled app run without it.
+    """
+
+    issuer: str
+    client_id: str
+    jwks_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> StaffAuthSettings:
+        """Read ``PB_STAFF_ISSUER``, ``PB_STAFF_CLIENT_ID``, ``PB_STAFF_JWKS_URL``.
+
+        Raises ``MissingSetting`` naming a missing or unfilled variable.
+        """
+        values = {}
+        for name, variable in (
+            ("issuer", "PB_STAFF_ISSUER"),
+            ("client_id", "PB_STAFF_CLIENT_ID"),
+        ):
+            value = environ.get(variable, "")
+            if not value:
+                raise MissingSetting(variable, "environment variable")
+            if value.startswith(PLACEHOLDER_PREFIX):
+                raise MissingSetting(
+                    variable, "environment variable", "still holds its placeholder"
+                )
+            values[name] = value
+        jwks_url = environ.get("PB_STAFF_JWKS_URL", "")
+        if not jwks_url:
+            jwks_url = values["issuer"].rstrip("/") + "/.well-known/jwks.json"
+        return cls(jwks_url=jwks_url, **values)
+
+    @classmethod
+    def from_stack_outputs(
+        cls, outputs: Mapping[str, str], *, jwks_url: str = ""
+    ) -> StaffAuthSettings:
+        """Build from the stack outputs; raises ``MissingSetting``."""
+        values = {}
+        for name, output in (
+            ("issuer", "UserPoolIssuer"),
+            ("client_id", "UserPoolClientId"),
+        ):
+            if not outputs.get(output):
+                raise MissingSetting(output, "stack output")
+            values[name] = outputs[output]
+        jwks_url = jwks_url or values["issuer"].rstrip("/") + "/.well-known/jwks.json"
+        return cls(jwks_url=jwks_url, **values)
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            "PB_STAFF_ISSUER": self.issuer,
+            "PB_STAFF_CLIENT_ID": self.client_id,
+            "PB_STAFF_JWKS_URL": self.jwks_url,
+        }

@@ -21,8 +21,8 @@ from pathlib import Path
 import boto3
 
 from chalicelib.services import get_services, reset_services
-from chalicelib.settings import Settings
-from pbctl.localstack import create_stack, start_moto_server
+from chalicelib.settings import Settings, StaffAuthSettings
+from pbctl.localstack import create_stack, jwks_url, start_moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -50,6 +50,7 @@ class LocalRun:
         self.api_port = api_port
         self.site_origin = site_origin
         self._moto = None
+        self.outputs: dict[str, str] = {}
         self._api: subprocess.Popen | None = None
         self._log = None
         self._saved_env: dict[str, str | None] = {}
@@ -58,6 +59,10 @@ class LocalRun:
     def log_path(self) -> Path:
         """chalice local's output; one file per port, so two stacks never mix."""
         return LOG_DIR / f"chalice-local-{self.api_port}.log"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return self._moto.endpoint_url
 
     @property
     def api_url(self) -> str:
@@ -86,8 +91,19 @@ class LocalRun:
             }
         )
         outputs = create_stack(boto3.client("cloudformation"), stage="dev")
+        self.outputs = outputs
         settings = Settings.from_stack_outputs(outputs, stage="dev")
-        self._set_env({**settings.to_env(), "PB_SITE_ORIGIN": self.site_origin})
+        # Staff tokens are checked against the keys the moto server publishes.
+        staff_auth = StaffAuthSettings.from_stack_outputs(
+            outputs, jwks_url=jwks_url(self._moto.endpoint_url, outputs["UserPoolId"])
+        )
+        self._set_env(
+            {
+                **settings.to_env(),
+                **staff_auth.to_env(),
+                "PB_SITE_ORIGIN": self.site_origin,
+            }
+        )
         reset_services()
         self.services = get_services()
         # A file, not a pipe: an unread pipe fills up and stalls the server.

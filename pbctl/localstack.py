@@ -23,6 +23,16 @@ moto 5.2's CloudFormation does not model everything in the template, so
   (``SSEEnabled``) while DescribeTable looks for the API's (``Enabled``), so
   moto never reports table encryption, and it has no API to set it later.
   Locally the tables are simply unencrypted; the tests check the template.
+- ``AWS::Cognito::UserPool``, ``UserPoolGroup`` and ``UserPoolClient`` are
+  not supported. The staff pool, its groups and its app client are created
+  through the Cognito API from the template's own properties (name, password
+  policy, groups with their descriptions and precedence, the client's sign-in
+  flows) and handed to the stack as ``ExistingStaffUserPoolId`` and
+  ``ExistingStaffUserPoolClientId``, the parameters production uses to keep a
+  pool across a rebuild. moto signs the pool's tokens with the private key in
+  ``moto/cognitoidp/resources`` and serves the public keys at
+  ``<endpoint>/<pool id>/.well-known/jwks.json`` in server mode
+  (:func:`moto_jwks` reads the same keys in-process).
 - ``AllowedValues`` on parameters is not enforced; ``create_stack`` checks the
   stage itself.
 - CloudFront is not modelled at all (``AWS::CloudFront::Distribution``,
@@ -41,6 +51,8 @@ while no in-process moto mock is active.
 from __future__ import annotations
 
 import ipaddress
+import secrets
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,6 +217,113 @@ def _ensure_voter_key_secret(secrets: Any, stage: str) -> str:
     return secrets.create_secret(Name=name, SecretString=value)["ARN"]
 
 
+def _ensure_staff_user_pool(
+    cognito: Any, template: dict[str, Any], stage: str
+) -> tuple[str, str]:
+    """Create the staff pool, groups and client as the template describes them.
+
+    Returns ``(pool id, client id)``; a pool of the same name that exists
+    already is reused with its first client.
+    """
+    resources = template["Resources"]
+    pool_props = resources["StaffUserPool"]["Properties"]
+    name = f"pb-{stage}-staff"
+    for pool in cognito.list_user_pools(MaxResults=60)["UserPools"]:
+        if pool["Name"] == name:
+            clients = cognito.list_user_pool_clients(
+                UserPoolId=pool["Id"], MaxResults=60
+            )["UserPoolClients"]
+            return pool["Id"], clients[0]["ClientId"]
+
+    policy = dict(pool_props["Policies"]["PasswordPolicy"])
+    pool_id = cognito.create_user_pool(
+        PoolName=name,
+        Policies={"PasswordPolicy": policy},
+        AdminCreateUserConfig=pool_props["AdminCreateUserConfig"],
+        UsernameConfiguration=pool_props["UsernameConfiguration"],
+        AutoVerifiedAttributes=pool_props["AutoVerifiedAttributes"],
+        MfaConfiguration=pool_props["MfaConfiguration"],
+    )["UserPool"]["Id"]
+    for resource in resources.values():
+        if resource["Type"] != "AWS::Cognito::UserPoolGroup":
+            continue
+        props = resource["Properties"]
+        cognito.create_group(
+            UserPoolId=pool_id,
+            GroupName=props["GroupName"],
+            Description=props["Description"],
+            Precedence=props["Precedence"],
+        )
+    client_props = resources["StaffUserPoolClient"]["Properties"]
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName=f"pb-{stage}-staff-console",
+        GenerateSecret=client_props["GenerateSecret"],
+        ExplicitAuthFlows=client_props["ExplicitAuthFlows"],
+        PreventUserExistenceErrors=client_props["PreventUserExistenceErrors"],
+        AccessTokenValidity=client_props["AccessTokenValidity"],
+        IdTokenValidity=client_props["IdTokenValidity"],
+        RefreshTokenValidity=client_props["RefreshTokenValidity"],
+        TokenValidityUnits=client_props["TokenValidityUnits"],
+    )["UserPoolClient"]["ClientId"]
+    return pool_id, client_id
+
+
+def staff_groups(template_path: Path = TEMPLATE_PATH) -> list[str]:
+    """The staff group names the template creates, in precedence order."""
+    resources = load_template(template_path)["Resources"].values()
+    groups = [
+        r["Properties"] for r in resources if r["Type"] == "AWS::Cognito::UserPoolGroup"
+    ]
+    return [g["GroupName"] for g in sorted(groups, key=lambda g: g["Precedence"])]
+
+
+def generate_password(length: int = 24) -> str:
+    """A password that meets the pool's policy: every character class present."""
+    classes = (string.ascii_lowercase, string.ascii_uppercase, string.digits, "-_!%")
+    alphabet = "".join(classes)
+    while True:
+        password = "".join(secrets.choice(alphabet) for _ in range(length))
+        if all(any(c in group for c in password) for group in classes):
+            return password
+
+
+def create_staff_user(
+    cognito: Any, pool_id: str, username: str, groups: list[str], password: str
+) -> None:
+    """Make a signed-in-ready staff account in ``groups`` (moto only).
+
+    The password is set as permanent, so the first sign-in needs no change of
+    password; a real pool sends a temporary one by email instead.
+    """
+    _local_endpoint(cognito)
+    cognito.admin_create_user(
+        UserPoolId=pool_id,
+        Username=username,
+        TemporaryPassword=generate_password(),
+        MessageAction="SUPPRESS",
+    )
+    cognito.admin_set_user_password(
+        UserPoolId=pool_id, Username=username, Password=password, Permanent=True
+    )
+    for group in groups:
+        cognito.admin_add_user_to_group(
+            UserPoolId=pool_id, Username=username, GroupName=group
+        )
+
+
+def moto_jwks() -> dict[str, Any]:
+    """The public keys moto signs Cognito tokens with, read in-process."""
+    from moto.utilities.utils import load_resource
+
+    return dict(load_resource("cognitoidp/resources/jwks-public.json"))
+
+
+def jwks_url(endpoint_url: str, pool_id: str) -> str:
+    """Where a moto server serves the pool's public keys."""
+    return f"{endpoint_url.rstrip('/')}/{pool_id}/.well-known/jwks.json"
+
+
 def _apply_unmodelled_properties(
     template: dict[str, Any], physical_ids: dict[str, str], clients: dict[str, Any]
 ) -> None:
@@ -273,13 +392,17 @@ def create_stack(
     region = cloudformation_client.meta.region_name
     clients = {
         service: session.client(service, region_name=region, endpoint_url=endpoint)
-        for service in ("secretsmanager", "dynamodb", "s3")
+        for service in ("secretsmanager", "dynamodb", "s3", "cognito-idp")
     }
     stack_name = stack_name or f"pb-{stage}"
     template = load_template(template_path)
 
     # moto cannot create the secret from the template; make it and pass it in.
     secret_arn = _ensure_voter_key_secret(clients["secretsmanager"], stage)
+    # Nor the staff user pool: build it from the template's properties.
+    pool_id, client_id = _ensure_staff_user_pool(
+        clients["cognito-idp"], template, stage
+    )
 
     cloudformation_client.create_stack(
         StackName=stack_name,
@@ -287,6 +410,11 @@ def create_stack(
         Parameters=[
             {"ParameterKey": "Stage", "ParameterValue": stage},
             {"ParameterKey": "ExistingVoterKeySecretArn", "ParameterValue": secret_arn},
+            {"ParameterKey": "ExistingStaffUserPoolId", "ParameterValue": pool_id},
+            {
+                "ParameterKey": "ExistingStaffUserPoolClientId",
+                "ParameterValue": client_id,
+            },
             # moto has no CloudFront; the local site bucket is read directly.
             {"ParameterKey": "CreateCdn", "ParameterValue": "false"},
         ],

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pbctl.commands import demo, site, tally, up
+from pbctl.commands import audit, cycle, demo, site, stafftoken, tally, up
 
 #: The command modules; add a module here to add its subcommand.
 COMMANDS = [
@@ -14,6 +14,9 @@ COMMANDS = [
     demo,
     up,
     site,
+    cycle,
+    audit,
+    stafftoken,
 ]
 
 

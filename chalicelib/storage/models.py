@@ -10,13 +10,15 @@ What each table holds, and what it must never hold:
   version) and the ``@current`` pointer item.
 - ``voter-marks``: one item per voter per cycle, keyed by the keyed HMAC of
   the voter's identity. Turnout fields only (channel, neighbourhood, age
-  bracket, day). No ballot id, no receipt, no time finer than a day.
+  bracket, day). No ballot id, no receipt, no time finer than a day. Its
+  ``by-cycle`` index (channel and neighbourhood) serves the staff dashboard.
 - ``ballots``: one item per ballot: its selections and the hash of its
   receipt. No voter key, no time finer than a day.
 - ``idempotency``: what a retried submission is checked against (a hash of
   its choices), expiring by TTL at a whole day. No voter key, no receipt:
   the receipt is derived again from the client's key, which is not stored.
-- ``audit``: append-only record of phase changes and staff actions.
+- ``audit``: append-only record of phase changes, staff actions and refused
+  staff requests. Entries of no particular cycle go under ``@staff``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib.settings import Settings
@@ -46,10 +49,21 @@ class CycleModel(Model):
     points_to = UnicodeAttribute(null=True)
 
 
+class VoterMarksByCycle(GlobalSecondaryIndex):
+    """The ``by-cycle`` index: channel and neighbourhood of a cycle's marks."""
+
+    class Meta:
+        index_name = "by-cycle"
+        projection = IncludeProjection(["channel", "neighbourhood"])
+
+    cycle_id = UnicodeAttribute(hash_key=True)
+
+
 class VoterMarkModel(Model):
     class Meta:
         table_name = "unbound-voter-marks"
 
+    by_cycle = VoterMarksByCycle()
     voter_key = UnicodeAttribute(hash_key=True)
     cycle_id = UnicodeAttribute()
     voted_on = UnicodeAttribute()

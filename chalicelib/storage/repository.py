@@ -37,6 +37,7 @@ from chalicelib.cycle import (
     Cycle,
     Phase,
     Transition,
+    calendar_to_dict,
     cycle_from_dict,
     cycle_to_dict,
     format_time,
@@ -164,7 +165,13 @@ class Store:
         )
 
     def create_cycle(
-        self, cycle: Cycle, *, actor: str, now: datetime, make_current: bool = True
+        self,
+        cycle: Cycle,
+        *,
+        actor: str,
+        now: datetime,
+        make_current: bool = True,
+        reason: str = "",
     ) -> None:
         """Write a new cycle and its audit entry; raises ``Conflict`` if it exists."""
         item = _cycle_item(cycle)
@@ -173,9 +180,9 @@ class Store:
             now,
             actor,
             "cycle_created",
-            "",
+            reason,
             None,
-            {"phase": cycle.phase.value},
+            {**_cycle_summary(cycle), "current": make_current},
         )
         try:
             with self._transaction() as tx:
@@ -195,13 +202,18 @@ class Store:
             raise _translate(exc) from exc
 
     def apply_transition(
-        self, before: Cycle, after: Cycle, transition: Transition
+        self, before: Cycle, after: Cycle, transition: Transition, *, request: str = ""
     ) -> None:
         """Store a phase change and its audit entry in one transaction.
 
         The write is conditional on the stored version still being
         ``before.version``; raises ``StaleVersion`` when someone moved first.
+        ``request`` (``open``, ``close``, ``advance``) records what a staff
+        member asked for; the phase clock leaves it empty.
         """
+        after_state = {"phase": after.phase.value, "version": after.version}
+        if request:
+            after_state["request"] = request
         audit = _audit_item(
             before.cycle_id,
             transition.at,
@@ -209,8 +221,43 @@ class Store:
             "phase_changed",
             transition.reason,
             {"phase": before.phase.value, "version": before.version},
-            {"phase": after.phase.value, "version": after.version},
+            after_state,
         )
+        self._save_cycle_change(before, after, audit)
+
+    def update_calendar(
+        self,
+        before: Cycle,
+        after: Cycle,
+        *,
+        actor: str,
+        now: datetime,
+        reason: str,
+        changed: list[Phase],
+    ) -> None:
+        """Store a calendar edit and its audit entry in one transaction.
+
+        Conditional on the stored version and phase being ``before``'s;
+        raises ``StaleVersion`` otherwise.
+        """
+        audit = _audit_item(
+            before.cycle_id,
+            now,
+            actor,
+            "calendar_edited",
+            reason,
+            {
+                "version": before.version,
+                "calendar": calendar_to_dict({p: before.calendar[p] for p in changed}),
+            },
+            {
+                "version": after.version,
+                "calendar": calendar_to_dict({p: after.calendar[p] for p in changed}),
+            },
+        )
+        self._save_cycle_change(before, after, audit)
+
+    def _save_cycle_change(self, before: Cycle, after: Cycle, audit) -> None:
         try:
             with self._transaction() as tx:
                 tx.save(
@@ -339,10 +386,50 @@ class Store:
         except QueryError as exc:
             raise _translate(exc) from exc
 
+    def turnout(self, cycle_id: str) -> list[tuple[str, str | None]]:
+        """``(channel, neighbourhood)`` of every voter mark of ``cycle_id``.
+
+        Reads the ``by-cycle`` index, which holds those two fields only; it
+        is eventually consistent, so a mark may show a second late.
+        """
+        # Known limit: every dashboard load pages through the whole index
+        # (about 1 read unit per 4 KB of marks); a cycle of several hundred
+        # thousand voters would want counters kept with each mark instead.
+        try:
+            return [
+                (item.channel, item.neighbourhood)
+                for item in VoterMarkModel.by_cycle.query(cycle_id)
+            ]
+        except QueryError as exc:
+            raise _translate(exc) from exc
+
     # -- audit ----------------------------------------------------------
 
+    def append_audit(
+        self,
+        audit_cycle: str,
+        *,
+        now: datetime,
+        actor: str,
+        action: str,
+        reason: str = "",
+        before: dict | None = None,
+        after: dict | None = None,
+    ) -> None:
+        """Append one entry to the audit log (never overwriting one).
+
+        A one-item transaction, so that the API's role needs no write to the
+        audit table outside transactions.
+        """
+        audit = _audit_item(audit_cycle, now, actor, action, reason, before, after)
+        try:
+            with self._transaction() as tx:
+                tx.save(audit, condition=AuditModel.entry_id.does_not_exist())
+        except TransactWriteError as exc:
+            raise _translate(exc) from exc
+
     def audit_entries(self, cycle_id: str) -> list[dict]:
-        """The audit log of a cycle, oldest first."""
+        """The audit log of a cycle, oldest first (every page, consistent)."""
         return [
             {
                 "entry_id": e.entry_id,
@@ -353,7 +440,7 @@ class Store:
                 "before": e.before,
                 "after": e.after,
             }
-            for e in AuditModel.query(cycle_id, consistent_read=True)
+            for e in _audit_query(cycle_id)
         ]
 
     # -- plumbing -------------------------------------------------------
@@ -443,6 +530,27 @@ def _translate(exc: PynamoDBException) -> Exception:
             "The service is busy; please try again in a moment.", retry_after=1
         )
     return RuntimeError(f"DynamoDB call failed ({code})")
+
+
+def _audit_query(cycle_id: str):
+    try:
+        yield from AuditModel.query(cycle_id, consistent_read=True)
+    except QueryError as exc:
+        raise _translate(exc) from exc
+
+
+def _cycle_summary(cycle: Cycle) -> dict:
+    """What the audit log keeps of a new cycle: its rules, not its texts."""
+    return {
+        "phase": cycle.phase.value,
+        "version": cycle.version,
+        "budget_cap": cycle.budget_cap,
+        "selection_limit": cycle.selection_limit,
+        "min_voting_age": cycle.min_voting_age,
+        "languages": list(cycle.languages),
+        "calendar": calendar_to_dict(cycle.calendar),
+        "proposals": [[p.proposal_id, p.cost] for p in cycle.proposals],
+    }
 
 
 def _get_cycle_item(cycle_id: str, missing: str) -> CycleModel:

@@ -5,18 +5,23 @@ built (``npm run build`` in ``static_site/``, when ``dist`` is missing or
 stale) and served from ``static_site/dist`` by :mod:`pbctl.siteserver`
 (127.0.0.1:8000) with a ``config.json`` naming the API, and the phase clock
 runs every minute on the wall clock, as its EventBridge schedule does in AWS.
-A ``.pb`` ballot is imported so there is something to vote on. Ctrl-C stops
-everything.
+A ``.pb`` ballot is imported so there is something to vote on, and a staff
+account (``office-admin``, user ``admin`` by default) is made with a
+generated password that is printed once, with how to get a token and call
+the staff API. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import boto3
 
 from chalicelib.cycle import format_time
 from chalicelib.errors import PBError
@@ -24,6 +29,7 @@ from chalicelib.importer import cycle_from_election, cycle_id_for
 from chalicelib.jobs import run_phase_clock
 from pbctl.commands.demo import DEFAULT_PB, quiet_logs, read_election
 from pbctl.localrun import HOST, LocalRun, LocalRunError, require_free
+from pbctl.localstack import create_staff_user, generate_password
 from pbctl.siteserver import SiteBuildError, ensure_site_built, serve_site
 
 
@@ -34,6 +40,9 @@ def register(subparsers) -> None:
     parser.add_argument("--api-port", type=int, default=8001)
     parser.add_argument("--site-port", type=int, default=8000)
     parser.add_argument("--voting-hours", type=float, default=24.0)
+    parser.add_argument(
+        "--staff-user", default="admin", help="the local office-admin account"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -69,6 +78,14 @@ def run(args: argparse.Namespace) -> int:
             )
             local.services.store.create_cycle(cycle, actor="pbctl:up", now=now)
             run_phase_clock({"time": format_time(now)})
+            password = generate_password()
+            create_staff_user(
+                boto3.client("cognito-idp"),
+                local.outputs["UserPoolId"],
+                args.staff_user,
+                ["office-admin"],
+                password,
+            )
             site = serve_site(args.site_port, local.api_url)
             stop = threading.Event()
             clock = threading.Thread(
@@ -77,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             clock.start()
             print(f"Site: {site_origin}/  (ballot: {site_origin}/ballot.html)")
             print(f"API:  {local.api_url}/cycle")
+            print_staff_sign_in(local, args.staff_user, password, cycle.cycle_id)
             closes = format_time(now + timedelta(hours=args.voting_hours))
             print(
                 f"Voting is open until {closes}; the phase clock runs every "
@@ -94,6 +112,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"pbctl up: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def print_staff_sign_in(local, username: str, password: str, cycle_id: str) -> None:
+    """How to sign in as the local office admin; the password shows only here."""
+    token_command = (
+        f"pbctl staff-token --endpoint-url {local.aws_endpoint} "
+        f"--username {shlex.quote(username)} --password {shlex.quote(password)}"
+    )
+    print(f"Staff: {username} (office-admin), password {password} (shown once)")
+    print(f"  TOKEN=$({token_command})")
+    print(
+        '  curl -H "Authorization: Bearer $TOKEN" '
+        f"{local.api_url}/staff/cycles/{cycle_id}/dashboard"
+    )
 
 
 def _interrupt(number, frame) -> None:

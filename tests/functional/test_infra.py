@@ -49,6 +49,23 @@ OUTPUTS = {
     "SiteBucketName",
     "ResultsBucketName",
     "VoterKeySecretArn",
+    "UserPoolId",
+    "UserPoolArn",
+    "UserPoolClientId",
+    "UserPoolIssuer",
+}
+#: Indexes by table: the dashboard's turnout index on voter marks only.
+INDEXES = {
+    "VoterMarksTable": [
+        {
+            "IndexName": "by-cycle",
+            "KeySchema": [{"AttributeName": "cycle_id", "KeyType": "HASH"}],
+            "Projection": {
+                "ProjectionType": "INCLUDE",
+                "NonKeyAttributes": ["channel", "neighbourhood"],
+            },
+        }
+    ]
 }
 ALL_BLOCKED = {
     "BlockPublicAcls": True,
@@ -90,12 +107,17 @@ def test_table_schema_and_protection(stack: dict[str, str], logical_id: str) -> 
     assert stack[f"{logical_id}Name"] == f"pb-dev-{suffix}"
     assert stack[f"{logical_id}Arn"] == table["TableArn"]
     assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == keys
+    indexes = INDEXES.get(logical_id, [])
+    index_keys = {k["AttributeName"] for i in indexes for k in i["KeySchema"]}
     assert {
         (a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]
-    } == {(name, "S") for name, _ in keys}
+    } == {(name, "S") for name, _ in keys} | {(name, "S") for name in index_keys}
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["DeletionProtectionEnabled"] is True
-    assert table.get("GlobalSecondaryIndexes", []) == []
+    assert [
+        {k: i[k] for k in ("IndexName", "KeySchema", "Projection")}
+        for i in table.get("GlobalSecondaryIndexes", [])
+    ] == indexes
 
 
 @pytest.mark.parametrize("logical_id", TABLES)
@@ -521,3 +543,81 @@ def test_moto_still_cannot_build_cloudfront(aws: None) -> None:
                 {"ParameterKey": "ExistingVoterKeySecretArn", "ParameterValue": arn},
             ],
         )
+
+
+# The staff user pool (template, and the pool create_stack makes in moto)
+
+STAFF_GROUPS = [
+    "office-admin",
+    "office-staff",
+    "oversight-board",
+    "department-reviewer",
+    "event-volunteer",
+]
+
+
+def test_staff_pool_groups_and_client_in_the_template(template: dict) -> None:
+    resources = template["Resources"]
+    pool = resources["StaffUserPool"]
+    client = resources["StaffUserPoolClient"]["Properties"]
+    groups = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Cognito::UserPoolGroup"
+    ]
+
+    assert pool["DeletionPolicy"] == "Retain"
+    assert pool["Properties"]["AdminCreateUserConfig"] == {
+        "AllowAdminCreateUserOnly": True
+    }
+    assert pool["Properties"]["Policies"]["PasswordPolicy"]["MinimumLength"] >= 14
+    ordered = sorted(groups, key=lambda g: g["Precedence"])
+    assert [g["GroupName"] for g in ordered] == STAFF_GROUPS
+    assert [g["Precedence"] for g in ordered] == [1, 2, 3, 4, 5]
+    assert all(g["UserPoolId"] == {"Ref": "StaffUserPool"} for g in ordered)
+    assert all(g["Description"] for g in ordered)
+    assert client["GenerateSecret"] is False
+    assert set(client["ExplicitAuthFlows"]) == {
+        "ALLOW_USER_PASSWORD_AUTH",
+        "ALLOW_USER_SRP_AUTH",
+        "ALLOW_REFRESH_TOKEN_AUTH",
+    }
+    for logical_id in ("StaffUserPool", "StaffUserPoolClient"):
+        assert resources[logical_id]["Condition"] == "CreateStaffUserPool"
+
+
+def test_staff_pool_outputs_follow_an_existing_pool(template: dict) -> None:
+    outputs = template["Outputs"]
+
+    assert outputs["UserPoolId"]["Value"] == {
+        "Fn::If": [
+            "CreateStaffUserPool",
+            {"Ref": "StaffUserPool"},
+            {"Ref": "ExistingStaffUserPoolId"},
+        ]
+    }
+    issuer = outputs["UserPoolIssuer"]["Value"]["Fn::Sub"]
+    assert issuer[0] == "https://cognito-idp.${AWS::Region}.amazonaws.com/${PoolId}"
+
+
+def test_the_local_pool_is_built_from_the_template(stack: dict[str, str]) -> None:
+    cognito = boto3.client("cognito-idp", region_name="us-east-1")
+    pool_id = stack["UserPoolId"]
+
+    pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    groups = cognito.list_groups(UserPoolId=pool_id)["Groups"]
+    client = cognito.describe_user_pool_client(
+        UserPoolId=pool_id, ClientId=stack["UserPoolClientId"]
+    )["UserPoolClient"]
+
+    assert pool["Name"] == "pb-dev-staff"
+    assert pool["Arn"] == stack["UserPoolArn"]
+    assert stack["UserPoolIssuer"] == (
+        f"https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"
+    )
+    assert [g["GroupName"] for g in sorted(groups, key=lambda g: g["Precedence"])] == (
+        STAFF_GROUPS
+    )
+    assert "ClientSecret" not in client
+    assert "ALLOW_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
+    assert "ALLOW_USER_SRP_AUTH" in client["ExplicitAuthFlows"]

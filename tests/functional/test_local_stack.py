@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import shlex
 import signal
 import socket
 import subprocess
@@ -224,6 +225,9 @@ def test_pbctl_up_serves_site_and_api_until_interrupted(pabulib_file, stop):
         assert status == 200
         assert headers["Access-Control-Allow-Origin"] == origin
         assert json.loads(body)["selection_limit"] >= 1
+
+        if stop is signal.SIGINT:  # once is enough: sign in as the printed admin
+            check_staff_sign_in(lines, api)
     finally:
         process.send_signal(stop)
         assert process.wait(timeout=30) == 0
@@ -231,6 +235,25 @@ def test_pbctl_up_serves_site_and_api_until_interrupted(pabulib_file, stop):
     for port in (api, site):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def check_staff_sign_in(lines: list[str], api: int) -> None:
+    """The printed token command works and the staff API takes its token."""
+    (command,) = [ln.strip() for ln in lines if ln.strip().startswith("TOKEN=$(")]
+    (curl,) = [ln.strip() for ln in lines if ln.strip().startswith("curl ")]
+    argv = shlex.split(command.removeprefix("TOKEN=$(").removesuffix(")"))
+    argv[0] = str(Path(sys.executable).parent / "pbctl")
+    signed_in = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert signed_in.returncode == 0, signed_in.stderr
+    token = signed_in.stdout.strip()
+    path = "/" + curl.rsplit(f"127.0.0.1:{api}/", 1)[1]
+
+    status, body, _ = fetch(api, path, {"Authorization": f"Bearer {token}"})
+    assert status == 200, body
+    assert json.loads(body)["phase"] == "voting"
+    status, body, _ = fetch(api, path)
+    assert status == 401
+    assert json.loads(body)["code"] == "TOKEN_MISSING"
 
 
 def fetch(port: int, path: str, headers: dict | None = None):

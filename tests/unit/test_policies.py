@@ -1,4 +1,10 @@
-"""The hand-written IAM policies keep the API away from what it must not touch."""
+"""The hand-written IAM policies keep the API away from what it must not touch.
+
+IAM cannot check a condition expression, so "append only" is enforced in two
+layers: the role may only PutItem on the audit table, inside transactions
+(no UpdateItem, DeleteItem or BatchWriteItem), and every put the code makes
+carries ``attribute_not_exists`` (see ``Store.append_audit``).
+"""
 
 from __future__ import annotations
 
@@ -26,18 +32,56 @@ def grants(path: Path) -> dict[str, set[str]]:
     return allowed
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_the_api_cannot_change_cycles_or_audit_or_read_ballots(stage):
-    api = grants(ROOT / ".chalice" / f"policy-{stage}.json")
+def transaction_only(path: Path) -> dict[str, set[str]]:
+    """Table name to the actions granted only inside ``TransactWriteItems``."""
+    only: dict[str, set[str]] = {}
+    for statement in json.loads(path.read_text())["Statement"]:
+        condition = statement.get("Condition", {}).get("ForAnyValue:StringEquals", {})
+        if condition.get("dynamodb:EnclosingOperation") != ["TransactWriteItems"]:
+            continue
+        resources = statement["Resource"]
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if ":table/" in resource:
+                table = resource.split(":table/")[1]
+                only.setdefault(table, set()).update(statement["Action"])
+    return only
 
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_api_only_appends_audit_and_changes_cycles_in_transactions(stage):
+    path = ROOT / ".chalice" / f"policy-{stage}.json"
+    api = grants(path)
+    in_transactions = transaction_only(path)
+
+    # Cycles: read, check, and conditional puts inside transactions only.
     assert api[f"pb-{stage}-cycles"] == {
         "dynamodb:GetItem",
         "dynamodb:ConditionCheckItem",
+        "dynamodb:PutItem",
     }
-    assert f"pb-{stage}-audit" not in api
+    assert "dynamodb:PutItem" in in_transactions[f"pb-{stage}-cycles"]
+    # Audit: append (inside transactions) and read for the export; nothing
+    # that changes or removes an entry.
+    assert api[f"pb-{stage}-audit"] == {"dynamodb:PutItem", "dynamodb:Query"}
+    assert in_transactions[f"pb-{stage}-audit"] == {"dynamodb:PutItem"}
+    for table in (f"pb-{stage}-cycles", f"pb-{stage}-audit"):
+        assert not api[table] & {
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
+        }
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_api_never_reads_ballots_and_counts_turnout_on_the_index_only(stage):
+    api = grants(ROOT / ".chalice" / f"policy-{stage}.json")
+
     assert api[f"pb-{stage}-ballots"] == {"dynamodb:PutItem"}
+    assert not any(table.startswith(f"pb-{stage}-ballots/") for table in api)
     assert api[f"pb-{stage}-voter-marks"] == {"dynamodb:PutItem", "dynamodb:GetItem"}
+    assert api[f"pb-{stage}-voter-marks/index/by-cycle"] == {"dynamodb:Query"}
     assert not any("*" in action for actions in api.values() for action in actions)
+    assert not any("*" in table for table in api)
 
 
 @pytest.mark.parametrize("stage", STAGES)

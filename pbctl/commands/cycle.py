@@ -1,0 +1,84 @@
+"""``pbctl cycle create FILE.yaml``: set up a cycle from a YAML file.
+
+The file holds what ``POST /staff/cycles`` takes as JSON (see docs/api.md):
+``cycle_id``, ``budget_cap``, ``selection_limit``, ``min_voting_age``,
+``languages``, ``calendar`` and optionally ``name``, ``proposals``,
+``timezone``, the tally rule and ``make_current``. It is checked by the same
+code as the API, written in one transaction with its audit entry, and the
+actor is the caller's AWS principal (``pbctl:...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from chalicelib.errors import PBError
+from chalicelib.staff import create_cycle, staff_view
+from pbctl.operator import TargetError, add_arguments, connect, operator_actor
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("cycle", help="set up cycles")
+    actions = parser.add_subparsers(dest="cycle_command", metavar="ACTION")
+    actions.required = True
+    create = actions.add_parser("create", help="create a cycle from a YAML file")
+    create.add_argument("file", type=Path, help="the cycle, as YAML")
+    add_arguments(create)
+    create.set_defaults(handler=run_create)
+
+
+def read_cycle_file(path: Path) -> object:
+    """The YAML file as JSON-shaped data; YAML timestamps become ISO text.
+
+    Raises ``ValueError`` for a file that is not YAML.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+    return _as_json(data)
+
+
+def _as_json(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    if isinstance(value, dt.datetime):
+        # A time without a zone stays without one, and is refused as such.
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def run_create(args: argparse.Namespace) -> int:
+    try:
+        body = read_cycle_file(args.file)
+    except (OSError, ValueError) as exc:
+        print(f"pbctl cycle create: {exc}", file=sys.stderr)
+        return 2
+    try:
+        target = connect(args.stage, args.endpoint_url)
+        services = target.services()
+        cycle = create_cycle(
+            services.store,
+            body,
+            actor=operator_actor(target),
+            now=services.clock(),
+        )
+    except PBError as exc:
+        where = f" (field {exc.field})" if exc.field else ""
+        print(f"pbctl cycle create: {exc.code}{where}: {exc.message}", file=sys.stderr)
+        return 1
+    except TargetError as exc:
+        print(f"pbctl cycle create: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(staff_view(cycle), ensure_ascii=False))
+    return 0
