@@ -50,7 +50,7 @@ def cycle_from_election(
             summary={"en": p.fields["description"]}
             if p.fields.get("description")
             else {},
-            department=p.fields.get("category", ""),
+            department=p.fields.get("department", ""),
         )
         for p in election.projects
     )
