@@ -37,9 +37,28 @@ def close_due_phases(
     transitions this run made (empty when there was nothing to do).
     """
     made: list[Transition] = []
+    failed: list[str] = []
     for cycle in store.list_cycles():
-        made.extend(_advance_cycle(store, cycle, now, on_voting_closed))
+        # One cycle's failure (a publish that cannot write, say) must not
+        # keep the others from closing on time.
+        try:
+            made.extend(_advance_cycle(store, cycle, now, on_voting_closed))
+        except Exception:
+            logger.exception("cycle not advanced", extra={"cycle": cycle.cycle_id})
+            failed.append(cycle.cycle_id)
+    if failed:
+        # Fail the invocation so the Lambda error alarm sees it.
+        raise ClockFailure(failed, made)
     return made
+
+
+class ClockFailure(RuntimeError):
+    """Some cycles could not be advanced; ``made`` lists what the run did do."""
+
+    def __init__(self, cycle_ids: list[str], made: list[Transition]):
+        super().__init__(f"cycles not advanced: {', '.join(cycle_ids)}")
+        self.cycle_ids = cycle_ids
+        self.made = made
 
 
 def _advance_cycle(store, cycle, now, on_voting_closed) -> list[Transition]:

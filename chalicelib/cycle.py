@@ -17,6 +17,7 @@ import enum
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -208,9 +209,14 @@ def _validate_proposals(proposals: tuple[Proposal, ...]) -> None:
     for index, proposal in enumerate(proposals):
         field = f"proposals[{index}]"
         _require(
-            bool(proposal.proposal_id) and len(proposal.proposal_id) <= 64,
+            _is_plain(proposal.proposal_id, 64),
             f"{field}.proposal_id",
-            "A proposal needs an id of 64 characters at most.",
+            "A proposal needs an id of 64 visible characters at most.",
+        )
+        _require(
+            proposal.department == "" or _is_plain(proposal.department, 120),
+            f"{field}.department",
+            "A department is at most 120 visible characters.",
         )
         _require(
             proposal.proposal_id not in seen,
@@ -228,6 +234,17 @@ def _validate_proposals(proposals: tuple[Proposal, ...]) -> None:
             f"{field}.title",
             "A proposal needs an English title.",
         )
+
+
+def _is_plain(text: object, limit: int) -> bool:
+    """Non-empty text of at most ``limit`` characters, trimmed, with no control,
+    format or unassigned characters (no terminal escapes, no bidi overrides)."""
+    return (
+        isinstance(text, str)
+        and 0 < len(text) <= limit
+        and text == text.strip()
+        and not any(unicodedata.category(c)[0] == "C" for c in text)
+    )
 
 
 def _require(condition: bool, field: str, message: str) -> None:
@@ -339,6 +356,11 @@ def canonical_json(value: object) -> bytes:
 # -- serialisation ----------------------------------------------------------
 
 
+#: Years a cycle's times may fall in: wide enough for any real calendar,
+#: narrow enough that every time formats and parses back the same.
+YEARS = range(2000, 2101)
+
+
 def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -347,14 +369,25 @@ def parse_time(text: str, *, field: str = "time") -> datetime:
     """Parse an ISO 8601 time with an offset (``Z`` allowed) into UTC."""
     try:
         moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError as exc:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise InvalidInput(
             "Times are ISO 8601 with a zone, like 2027-01-15T09:00:00-05:00.",
             field=field,
+            code="INVALID_TIME",
         ) from exc
     if moment.tzinfo is None:
-        raise InvalidInput("Times need a time zone offset.", field=field)
-    return moment.astimezone(UTC)
+        raise InvalidInput(
+            "Times need a time zone offset.", field=field, code="INVALID_TIME"
+        )
+    if moment.year not in YEARS:
+        raise InvalidInput(
+            f"Times fall between {YEARS[0]} and {YEARS[-1]}.",
+            field=field,
+            code="INVALID_TIME",
+        )
+    return moment
 
 
 def calendar_to_dict(calendar: Mapping[Phase, PhaseWindow]) -> dict:

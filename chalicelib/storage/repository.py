@@ -45,6 +45,7 @@ from chalicelib.cycle import (
 from chalicelib.errors import (
     AlreadyVoted,
     Conflict,
+    InvalidInput,
     NotFound,
     PhaseClosed,
     StaleVersion,
@@ -157,12 +158,23 @@ class Store:
         return self.get_cycle(pointer.points_to or "")
 
     def list_cycles(self) -> list[Cycle]:
-        """Every cycle (a small table: a city runs one cycle a year)."""
-        items = CycleModel.scan(consistent_read=True)
-        return sorted(
-            (_cycle_from_item(i) for i in items if i.cycle_id != CURRENT),
-            key=lambda c: c.cycle_id,
-        )
+        """Every readable cycle (a small table: a city runs one cycle a year).
+
+        A stored cycle that no longer validates is logged and left out, so
+        that one bad item cannot stop the phase clock for every other cycle.
+        """
+        cycles = []
+        for item in CycleModel.scan(consistent_read=True):
+            if item.cycle_id == CURRENT:
+                continue
+            try:
+                cycles.append(_cycle_from_item(item))
+            except InvalidInput as exc:
+                logger.error(
+                    "unreadable cycle",
+                    extra={"cycle": item.cycle_id, "field": exc.field},
+                )
+        return sorted(cycles, key=lambda c: c.cycle_id)
 
     def create_cycle(
         self,

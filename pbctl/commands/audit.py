@@ -48,6 +48,12 @@ def run_export(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
     else:
-        args.out.write_text(text, encoding="utf-8", newline="")
+        try:
+            args.out.write_text(text, encoding="utf-8", newline="")
+        except OSError as exc:
+            print(
+                f"pbctl audit export: cannot write {args.out}: {exc}", file=sys.stderr
+            )
+            return 1
         print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -39,10 +39,23 @@ def read_cycle_file(path: Path) -> object:
     Raises ``ValueError`` for a file that is not YAML.
     """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_PlainLoader)
     except yaml.YAMLError as exc:
         raise ValueError(f"{path} is not valid YAML: {exc}") from exc
     return _as_json(data)
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """Safe YAML without aliases: a cycle file never needs them, and nested
+    aliases expand exponentially (a "billion laughs" file would hang us)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 def _as_json(value: object) -> object:

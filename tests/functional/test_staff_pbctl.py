@@ -228,3 +228,13 @@ def test_a_file_that_is_not_yaml_is_a_usage_error(capsys, tmp_path: Path):
 
     assert status == 2
     assert "is not valid YAML" in err
+
+
+def test_yaml_aliases_are_refused_before_they_can_expand(tmp_path, capsys):
+    from pbctl.main import main
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text('a: &a ["x", "x"]\nb: &b [*a, *a]\nc: [*b, *b]\n')
+
+    assert main(["cycle", "create", str(bomb)]) == 2
+    assert "aliases" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.clock import CLOCK_ACTOR, close_due_phases
+from chalicelib.clock import CLOCK_ACTOR, ClockFailure, close_due_phases
 from chalicelib.cycle import (
     PHASES,
     Cycle,
@@ -281,3 +281,25 @@ def test_each_cycle_advances_on_its_own():
 
     assert [(t.cycle_id, t.to_phase) for t in made] == [("a-due", Phase.TALLY)]
     assert store.get_cycle("b-waiting").phase is Phase.VOTING
+
+
+def test_one_failing_cycle_does_not_stop_the_others():
+    # GIVEN two cycles past voting, one of which cannot be published
+    good = make_cycle(Phase.VOTING, cycle_id="good")
+    bad = make_cycle(Phase.VOTING, cycle_id="bad")
+    store = FakeStore(bad, good)
+
+    def publish(cycle):
+        if cycle.cycle_id == "bad":
+            raise OSError("results bucket unavailable")
+        return RESULT_HASH
+
+    # WHEN the clock runs THEN the good one moves on and the run still fails
+    with pytest.raises(ClockFailure) as failure:
+        close_due_phases(
+            store, now=TALLY_END + timedelta(minutes=5), on_voting_closed=publish
+        )
+
+    assert failure.value.cycle_ids == ["bad"]
+    assert store.get_cycle("good").phase is Phase.RESULTS
+    assert store.get_cycle("bad").phase is Phase.TALLY

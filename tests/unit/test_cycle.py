@@ -629,7 +629,7 @@ def test_parse_time_refuses_a_time_without_a_zone(text):
     with pytest.raises(InvalidInput) as info:
         parse_time(text, field="calendar.voting.start")
 
-    assert info.value.code == "INVALID_INPUT"
+    assert info.value.code == "INVALID_TIME"
     assert info.value.field == "calendar.voting.start"
 
 
@@ -688,3 +688,38 @@ def test_proposal_lookup_and_current_window():
     assert cycle.proposal("nope") is None
     assert cycle.window() == cycle.calendar[Phase.VOTING]
     assert make_cycle().window() is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00:00-05:00",  # would format as a 3-digit year
+        "1999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-14:00",  # overflows when converted to UTC
+        "2101-01-01T00:00:00Z",
+    ],
+)
+def test_parse_time_refuses_years_outside_the_supported_range(text):
+    with pytest.raises(InvalidInput) as info:
+        parse_time(text, field="calendar.implementation.end")
+
+    assert (info.value.code, info.value.field) == (
+        "INVALID_TIME",
+        "calendar.implementation.end",
+    )
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"proposal_id": "\u202eevil"}, "proposals[0].proposal_id"),
+        ({"proposal_id": " p1"}, "proposals[0].proposal_id"),
+        ({"department": "\x00\x1b[31m"}, "proposals[0].department"),
+        ({"department": "d" * 121}, "proposals[0].department"),
+    ],
+)
+def test_proposal_ids_and_departments_are_plain_text(changes, field):
+    proposal = dataclasses.replace(make_proposals()[0], **changes)
+    with pytest.raises(InvalidInput) as info:
+        make_cycle(proposals=(proposal,))
+    assert info.value.field == field
