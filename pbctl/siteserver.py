@@ -8,9 +8,11 @@ It answers what the bucket and the distribution answer in a stage:
   (``assets/NAME.HASH.EXT``), ``no-cache`` for pages, ``sw.js``, the web
   manifest and ``config.json``;
 - the Content-Security-Policy of the build (``dist/build.json``), with
-  ``connect-src`` narrowed to the site itself and the API's origin;
-- ``/config.json`` = ``{"api_url": ...}``, made in memory: one build serves
-  every stage.
+  ``connect-src`` narrowed to the site itself, the API's origin and the
+  staff sign-in endpoint (Cognito, locally the moto server);
+- ``/config.json`` = ``{"api_url": ...}``, plus the staff console's
+  ``cognito_url``, ``client_id`` and ``region`` when given, made in memory:
+  one build serves every stage.
 
 :func:`ensure_site_built` runs the npm build when ``dist`` is missing or older
 than ``src``. Only loopback addresses are served.
@@ -58,6 +60,27 @@ COMPRESSIBLE = {".html", ".js", ".css", ".json", ".webmanifest", ".svg", ".txt",
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 _FINGERPRINTED = re.compile(r"^assets/.+\.[0-9a-f]{8,}\.[A-Za-z0-9]+$")
+#: Build outputs that are for the tools, not for browsers.
+NOT_SERVED = {"build.json"}
+ALLOWED_METHODS = "GET, HEAD"
+
+
+def accepts_gzip(header: str) -> bool:
+    """True when an Accept-Encoding header accepts gzip (q=0 refuses it)."""
+    weights: dict[str, float] = {}
+    for item in header.split(","):
+        name, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if name:
+            weights[name.lower()] = weight
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 class SiteBuildError(RuntimeError):
@@ -120,10 +143,19 @@ def ensure_site_built(site: Path = SITE, *, force: bool = False) -> Path:
     return site / "dist"
 
 
-def content_security_policy(build_csp: str, api_url: str) -> str:
-    """The build's policy with connect-src set to 'self' and the API origin only."""
-    parts = urlsplit(api_url)
-    origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
+
+
+def content_security_policy(
+    build_csp: str, api_url: str, cognito_url: str | None = None
+) -> str:
+    """The build's policy with connect-src set to 'self', the API and Cognito."""
+    sources = [_origin(api_url)]
+    if cognito_url and _origin(cognito_url) not in sources:
+        sources.append(_origin(cognito_url))
+    origin = " ".join(source for source in sources if source)
     directives = []
     for directive in build_csp.split(";"):
         directive = directive.strip()
@@ -137,9 +169,27 @@ def content_security_policy(build_csp: str, api_url: str) -> str:
     return "; ".join(directives)
 
 
+def staff_config(aws_endpoint: str, outputs: dict[str, str]) -> dict[str, str]:
+    """What the staff console needs in config.json to sign in on the local stack."""
+    return {
+        "cognito_url": aws_endpoint.rstrip("/") + "/",
+        "client_id": outputs["UserPoolClientId"],
+        "region": "us-east-1",
+    }
+
+
 class _SiteHandler(BaseHTTPRequestHandler):
     server_version = "pb-site"
     sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version  # the stdlib adds " " + sys_version
+
+    def _not_allowed(self) -> None:
+        body = b"Method not allowed\n"
+        self._send(405, body, ".txt", NO_CACHE, True, {"Allow": ALLOWED_METHODS})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
     def __init__(self, *args, dist: Path, config: bytes, csp: str, **kwargs):
         self._dist = dist
@@ -160,8 +210,14 @@ class _SiteHandler(BaseHTTPRequestHandler):
         relative = path.lstrip("/") or "index.html"
         if relative.endswith("/"):
             relative += "index.html"
-        file = (self._dist / relative).resolve()
-        if not file.is_relative_to(self._dist) or not file.is_file():
+        if "\x00" in relative or relative in NOT_SERVED:
+            return self._send(404, b"Not found\n", ".txt", NO_CACHE, send_body)
+        try:
+            file = (self._dist / relative).resolve()
+            found = file.is_relative_to(self._dist) and file.is_file()
+        except (OSError, ValueError):  # a name the file system cannot hold
+            found = False
+        if not found:
             body = b"Not found\n"
             return self._send(404, body, ".txt", NO_CACHE, send_body)
         if file.suffix not in CONTENT_TYPES:
@@ -171,10 +227,16 @@ class _SiteHandler(BaseHTTPRequestHandler):
         return self._send(200, file.read_bytes(), file.suffix, cache, send_body)
 
     def _send(
-        self, status: int, body: bytes, suffix: str, cache: str, send_body: bool
+        self,
+        status: int,
+        body: bytes,
+        suffix: str,
+        cache: str,
+        send_body: bool,
+        extra: dict[str, str] | None = None,
     ) -> None:
-        accepts_gzip = "gzip" in self.headers.get("Accept-Encoding", "")
-        compress = accepts_gzip and suffix in COMPRESSIBLE and len(body) > 256
+        gzip_ok = accepts_gzip(self.headers.get("Accept-Encoding", ""))
+        compress = gzip_ok and suffix in COMPRESSIBLE and len(body) > 256
         if compress:
             body = gzip.compress(body, compresslevel=6, mtime=0)
         self.send_response(status)
@@ -188,6 +250,8 @@ class _SiteHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Security-Policy", self._csp)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if send_body:
             try:
@@ -208,9 +272,21 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class SiteServer:
-    """The site on ``127.0.0.1:port`` (0 picks a free port), in a thread."""
+    """The site on ``127.0.0.1:port`` (0 picks a free port), in a thread.
 
-    def __init__(self, port: int, api_url: str, *, dist: Path = DIST, host=HOST):
+    ``staff`` (see :func:`staff_config`) adds the staff sign-in settings to
+    ``config.json`` and the Cognito endpoint to the policy's connect-src.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        api_url: str,
+        *,
+        dist: Path = DIST,
+        host=HOST,
+        staff: dict[str, str] | None = None,
+    ):
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the site server binds to loopback only, not {host}")
         self.dist = dist
@@ -218,8 +294,10 @@ class SiteServer:
         handler = functools.partial(
             _SiteHandler,
             dist=dist.resolve(),
-            config=json.dumps({"api_url": api_url}).encode(),
-            csp=content_security_policy(build["csp"], api_url),
+            config=json.dumps({"api_url": api_url, **(staff or {})}).encode(),
+            csp=content_security_policy(
+                build["csp"], api_url, (staff or {}).get("cognito_url")
+            ),
         )
         self._server = _QuietServer((host, port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -245,6 +323,8 @@ class SiteServer:
         self.shutdown()
 
 
-def serve_site(port: int, api_url: str, dist: Path = DIST) -> SiteServer:
+def serve_site(
+    port: int, api_url: str, dist: Path = DIST, staff: dict[str, str] | None = None
+) -> SiteServer:
     """Start serving ``dist`` on loopback; call ``shutdown()`` to stop."""
-    return SiteServer(port, api_url, dist=dist)
+    return SiteServer(port, api_url, dist=dist, staff=staff)

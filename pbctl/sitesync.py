@@ -12,8 +12,10 @@ The bucket is the ``SiteBucketName`` output of the stage's stack
   and the web manifest, is ``no-cache``: browsers and CloudFront revalidate
   it on every use, so a new deploy shows at once without an invalidation.
 
-``config.json`` (``{"api_url": ...}``) is written into the upload set, never
-into ``dist`` on disk, so one build serves every stage.
+``config.json`` (``{"api_url": ...}``, with the staff console's
+``cognito_url``, ``client_id`` and ``region`` from the stack's outputs) is
+written into the upload set, never into ``dist`` on disk, so one build serves
+every stage.
 
 The order keeps a visitor from ever loading a page whose assets are missing:
 new assets go up first, then ``config.json``, the HTML pages and ``sw.js``
@@ -161,12 +163,15 @@ def site_file(key: str, body: bytes) -> SiteFile:
     return SiteFile(key, body, content_type_for(key), cache_control_for(key))
 
 
-def config_body(api_url: str) -> bytes:
+def config_body(api_url: str, staff: Mapping[str, str] | None = None) -> bytes:
     """The bytes of the stage's ``config.json``."""
-    return (json.dumps({"api_url": api_url}, sort_keys=True) + "\n").encode()
+    config = {"api_url": api_url, **(staff or {})}
+    return (json.dumps(config, sort_keys=True) + "\n").encode()
 
 
-def collect(dist: Path, api_url: str) -> list[SiteFile]:
+def collect(
+    dist: Path, api_url: str, staff: Mapping[str, str] | None = None
+) -> list[SiteFile]:
     """Read ``dist`` into the upload set, with ``config.json``, in upload order.
 
     Raises ``SiteSyncError`` if ``dist`` is not a built site (no
@@ -195,7 +200,7 @@ def collect(dist: Path, api_url: str) -> list[SiteFile]:
             "no content type known for " + ", ".join(unknown) + "; "
             "add the extension to pbctl.sitesync.CONTENT_TYPES"
         )
-    files[CONFIG_KEY] = site_file(CONFIG_KEY, config_body(api_url))
+    files[CONFIG_KEY] = site_file(CONFIG_KEY, config_body(api_url, staff))
     return sorted(files.values(), key=lambda f: (f.phase, f.key))
 
 
@@ -285,6 +290,30 @@ def read_stack(cloudformation: Any, stage: str) -> Stack:
             for p in stack.get("Parameters", [])
         },
     )
+
+
+_ISSUER = re.compile(r"^https://cognito-idp\.([a-z0-9-]+)\.amazonaws\.com/")
+
+
+def staff_settings(stack: Stack, endpoint_url: str | None = None) -> dict[str, str]:
+    """The staff console's sign-in settings for ``config.json``, from the stack.
+
+    ``client_id`` is the ``UserPoolClientId`` output and ``region`` the one
+    in ``UserPoolIssuer``; ``cognito_url`` is Cognito's regional endpoint, or
+    the moto server for a local stack (``endpoint_url``). Empty when the
+    stack has no staff pool outputs.
+    """
+    client_id = stack.outputs.get("UserPoolClientId")
+    match = _ISSUER.match(stack.outputs.get("UserPoolIssuer", ""))
+    if not client_id or not match:
+        return {}
+    region = match.group(1)
+    url = endpoint_url or f"https://cognito-idp.{region}.amazonaws.com"
+    return {
+        "cognito_url": url.rstrip("/") + "/",
+        "client_id": client_id,
+        "region": region,
+    }
 
 
 def check_csp_allows(stack: Stack, api_url: str, site_origin: str | None) -> None:

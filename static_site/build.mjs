@@ -104,17 +104,33 @@ function buildModules(generated) {
   return { built, deps };
 }
 
-/** The catalogs present in src/i18n; a language without one falls back to English. */
+/**
+ * The catalogs present in src/i18n; a language without one falls back to
+ * English. Each is split in two: the public site's messages, precached on
+ * every resident's device, and the staff console's (staff.* keys), loaded
+ * by the console's pages only.
+ */
 function buildCatalogs() {
   const dir = path.join(SRC, "i18n");
   const catalogs = {};
+  const staff = {};
   for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
     const text = fs.readFileSync(path.join(dir, file), "utf8");
-    JSON.parse(text); // a broken catalog fails the build, not a visitor
-    catalogs[file.slice(0, -5)] = emit(`i18n-${file}`, Buffer.from(text));
+    const messages = JSON.parse(text); // a broken catalog fails the build, not a visitor
+    const part = (wanted) =>
+      Buffer.from(
+        JSON.stringify(
+          Object.fromEntries(
+            Object.entries(messages).filter(([key]) => key.startsWith("staff.") === wanted),
+          ),
+        ),
+      );
+    const code = file.slice(0, -5);
+    catalogs[code] = emit(`i18n-${file}`, part(false));
+    staff[code] = emit(`i18n-staff-${file}`, part(true));
   }
   if (!catalogs.en) throw new Error("src/i18n/en.json is required");
-  return catalogs;
+  return { catalogs, staff };
 }
 
 function buildPages(map, deps, fonts) {
@@ -122,14 +138,27 @@ function buildPages(map, deps, fonts) {
   const header = partial("header");
   const footer = partial("footer");
   const csp = fs.readFileSync(path.join(SRC, "csp.txt"), "utf8").trim();
+  const staffHeader = partial("staff-header");
   const pages = [];
-  for (const file of fs.readdirSync(SRC).filter((f) => f.endsWith(".html")).sort()) {
+  // Public pages at the top level; the staff console under staff/, whose
+  // references to built files climb one folder ("../assets/...").
+  const files = [
+    ...fs.readdirSync(SRC).filter((f) => f.endsWith(".html")).sort(),
+    ...fs
+      .readdirSync(path.join(SRC, "staff"))
+      .filter((f) => f.endsWith(".html"))
+      .sort()
+      .map((f) => `staff/${f}`),
+  ];
+  for (const file of files) {
+    const up = file.startsWith("staff/") ? "../" : "";
     let html = fs.readFileSync(path.join(SRC, file), "utf8");
     const page = /data-page="([\w-]+)"/.exec(html)?.[1];
     if (!page) throw new Error(`${file}: <body> needs data-page`);
     html = html
       .replace("<!--#csp-->", `<meta http-equiv="Content-Security-Policy" content="${csp}">`)
       .replace("<!--#header-->", header)
+      .replace("<!--#staffheader-->", staffHeader)
       .replace("<!--#footer-->", footer)
       // Mark the current page in the navigation at build time, not in script.
       .replace(`data-nav="${page}"`, `data-nav="${page}" aria-current="page"`);
@@ -137,25 +166,26 @@ function buildPages(map, deps, fonts) {
     if (!entry) throw new Error(`${file}: needs one module entry script`);
     // Preloading the whole module graph saves round trips on slow connections.
     const preloads = [...(deps[entry] || [])]
-      .map((dep) => `<link rel="modulepreload" href="${map[`js/${dep}`]}">`)
+      .map((dep) => `<link rel="modulepreload" href="${up}${map[`js/${dep}`]}">`)
       .concat(
         Object.values(fonts).map(
-          (href) => `<link rel="preload" href="${href}" as="font" type="font/woff2" crossorigin>`,
+          (href) => `<link rel="preload" href="${up}${href}" as="font" type="font/woff2" crossorigin>`,
         ),
       );
     html = html.replace("<!--#preload-->", preloads.join("\n  "));
     html = html.replace(/(href|src)="([^"#:?]+)"/g, (whole, attr, ref) => {
-      if (ref.endsWith(".html") || ref === "manifest.webmanifest" || ref.startsWith("assets/")) {
+      if (ref.endsWith(".html") || ref === "manifest.webmanifest" || ref.startsWith(`${up}assets/`)) {
         return whole;
       }
       if (ref.startsWith("uswds/") && !(ref in map)) {
         map[ref] = emit(ref, fs.readFileSync(path.join(USWDS, ref.slice(6))));
       }
       if (!(ref in map)) throw new Error(`${file}: ${ref} is not a built asset`);
-      return `${attr}="${map[ref]}"`;
+      return `${attr}="${up}${map[ref]}"`;
     });
     const leftover = /<!--#\w+-->/.exec(html);
     if (leftover) throw new Error(`${file}: unknown include ${leftover[0]}`);
+    fs.mkdirSync(path.dirname(path.join(DIST, file)), { recursive: true });
     fs.writeFileSync(path.join(DIST, file), html);
     pages.push(file);
   }
@@ -183,14 +213,17 @@ function build() {
   const coreFonts = Object.fromEntries(CORE_FONTS.map((f) => [f, uswds.fonts[f]]));
 
   // Modules find catalogs through this generated one; paths are relative to it.
-  const catalogs = buildCatalogs();
-  const relative = Object.fromEntries(
-    Object.entries(catalogs).map(([lang, href]) => [lang, `./${path.basename(href)}`]),
-  );
+  const { catalogs, staff: staffCatalogs } = buildCatalogs();
+  const relative = (hrefs) =>
+    Object.fromEntries(
+      Object.entries(hrefs).map(([lang, href]) => [lang, `./${path.basename(href)}`]),
+    );
   const generated = {
     "catalogs.js":
       "// Generated by build.mjs: the hashed catalog of each language present.\n" +
-      `export const CATALOGS = ${JSON.stringify(relative, null, 2)};\n`,
+      `export const CATALOGS = ${JSON.stringify(relative(catalogs), null, 2)};\n` +
+      "// The staff console's messages, loaded by its pages only.\n" +
+      `export const STAFF_CATALOGS = ${JSON.stringify(relative(staffCatalogs), null, 2)};\n`,
   };
   const modules = buildModules(generated);
   for (const [file, href] of Object.entries(modules.built)) map[`js/${file}`] = href;
@@ -203,11 +236,16 @@ function build() {
 
   // The version changes whenever any precached byte does, so a deploy always
   // installs a fresh service worker and drops the old caches.
+  // The staff console (its pages and staff-*.js modules) stays out of the
+  // precache: residents' devices never download it, and staff work online.
+  const isStaff = (logical) => logical.startsWith("staff/") || logical.startsWith("js/staff-");
   const precache = [
-    ...pages,
+    ...pages.filter((page) => !isStaff(page)),
     "manifest.webmanifest",
     ...new Set([
-      ...Object.values(map),
+      ...Object.entries(map)
+        .filter(([logical]) => !isStaff(logical))
+        .map(([, href]) => href),
       ...Object.values(catalogs),
       ...Object.values(coreFonts),
     ]),

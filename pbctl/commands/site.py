@@ -2,8 +2,9 @@
 
 Reads ``pb-<stage>``'s outputs (the caller's AWS credentials, or a moto
 server on loopback with ``--endpoint-url``), adds the stage's
-``config.json`` and syncs ``static_site/dist`` with the content types and
-cache headers of :mod:`pbctl.sitesync`.
+``config.json`` (the API, and the staff pool's client and region) and syncs
+``static_site/dist`` with the content types and cache headers of
+:mod:`pbctl.sitesync`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``site-sync`` subcommand to ``subparsers``."""
     parser = subparsers.add_parser(
         "site-sync",
-        help="sync the built site to the stage's bucket",
+        help="sync the built site to the stage's bucket (run `make site` first; "
+        "see infra/README.md)",
         description=(
             "Upload static_site/dist and the stage's config.json to the site "
             "bucket of pb-<stage>: assets first, pages last, stale objects "
@@ -101,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         stack = sitesync.read_stack(cloudformation, args.stage)
         site_origin = site_origin or stack.outputs.get("SiteUrl")
         sitesync.check_csp_allows(stack, api_url, site_origin)
+        staff = sitesync.staff_settings(stack, args.endpoint_url)
+        files = sitesync.collect(args.dist, api_url, staff)
         report = sitesync.sync(
             s3,
             stack.bucket,

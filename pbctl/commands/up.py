@@ -30,7 +30,12 @@ from chalicelib.jobs import run_phase_clock
 from pbctl.commands.demo import DEFAULT_PB, quiet_logs, read_election
 from pbctl.localrun import HOST, LocalRun, LocalRunError, require_free
 from pbctl.localstack import create_staff_user, generate_password
-from pbctl.siteserver import SiteBuildError, ensure_site_built, serve_site
+from pbctl.siteserver import (
+    SiteBuildError,
+    ensure_site_built,
+    serve_site,
+    staff_config,
+)
 
 
 def register(subparsers) -> None:
@@ -86,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
                 ["office-admin"],
                 password,
             )
-            site = serve_site(args.site_port, local.api_url)
+            site = serve_site(
+                args.site_port,
+                local.api_url,
+                staff=staff_config(local.aws_endpoint, local.outputs),
+            )
             stop = threading.Event()
             clock = threading.Thread(
                 target=tick_every_minute, args=(stop,), daemon=True
@@ -94,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             clock.start()
             print(f"Site: {site_origin}/  (ballot: {site_origin}/ballot.html)")
             print(f"API:  {local.api_url}/cycle")
+            print(f"Staff console: {site_origin}/staff/")
             print_staff_sign_in(local, args.staff_user, password, cycle.cycle_id)
             closes = format_time(now + timedelta(hours=args.voting_hours))
             print(

@@ -8,6 +8,8 @@
 // - config.json and the API's GETs go to the network first and fall back to
 //   the last good answer. POSTs are never touched: the page's own queue
 //   owns ballots, so the worker cannot send one twice.
+// - The staff console (staff/ pages, requests with a bearer token) is never
+//   precached nor cached.
 //
 // The build fills in VERSION and PRECACHE; this file keeps a stable name.
 
@@ -47,8 +49,12 @@ self.addEventListener("activate", (event) => {
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET") return;
+  // Staff requests (a bearer token) and the staff console's pages are left
+  // to the network: nothing a staff member sees is kept on the device.
+  if (request.headers.has("Authorization")) return;
   const url = new URL(request.url);
   const sameOrigin = url.origin === self.location.origin;
+  if (sameOrigin && url.pathname.includes("/staff/")) return;
   if (sameOrigin && url.pathname.endsWith("/config.json")) {
     event.respondWith(networkFirst(request));
   } else if (sameOrigin && request.mode === "navigate") {

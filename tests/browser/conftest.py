@@ -14,9 +14,12 @@ Layers, all session-scoped except the pages:
    shared between tests), recording dialogs, page errors and console errors.
 
 ``cast_via_api`` casts a ballot straight through the HTTP API, for tests
-that need votes the browser did not cast. ``results_site_url`` is a second
-site on a second stack (:mod:`tests.browser.results_stack`) whose cycle has
-closed and published its results.
+that need votes the browser did not cast. ``staff_accounts`` are members of
+the local stack's staff pool (made through the cognito-idp API, as ``make
+up`` does), whose sign-in settings the site's ``config.json`` carries.
+``results_site_url`` is a second site on a second stack
+(:mod:`tests.browser.results_stack`) whose cycle has closed and published its
+results.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import boto3
 import pytest
 
 from chalicelib.cycle import Cycle, Proposal
 from chalicelib.voting import receipt_hash
 from pbctl.localrun import HOST, LOG_DIR, ROOT, LocalRun, request
-from pbctl.siteserver import SiteServer, ensure_site_built
+from pbctl.localstack import create_staff_user, generate_password
+from pbctl.siteserver import SiteServer, ensure_site_built, staff_config
 from tests.functional.conftest import open_voting, small_cycle
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -139,7 +144,10 @@ def cycle(local_stack: LocalRun) -> Cycle:
 @pytest.fixture(scope="session")
 def site(local_stack: LocalRun) -> Iterator[SiteServer]:
     dist = ensure_site_built()
-    with SiteServer(local_stack.site_port, local_stack.api_url, dist=dist) as server:
+    staff = staff_config(local_stack.aws_endpoint, local_stack.outputs)
+    with SiteServer(
+        local_stack.site_port, local_stack.api_url, dist=dist, staff=staff
+    ) as server:
         yield server
 
 
@@ -302,3 +310,24 @@ def stored_ballot(local_stack: LocalRun, cycle_id: str, receipt: str):
         if ballot.ballot_id == ballot_id:
             return ballot
     return None
+
+
+#: The staff members the browser tier signs in as: username -> groups.
+STAFF_GROUPS = {
+    "console-admin": ["office-admin"],
+    "console-volunteer": ["event-volunteer"],
+}
+
+
+@pytest.fixture(scope="session")
+def staff_accounts(local_stack: LocalRun) -> dict[str, str]:
+    """username -> password of :data:`STAFF_GROUPS`, in the local staff pool."""
+    cognito = boto3.client("cognito-idp")
+    accounts = {}
+    for username, groups in STAFF_GROUPS.items():
+        password = generate_password()
+        create_staff_user(
+            cognito, local_stack.outputs["UserPoolId"], username, groups, password
+        )
+        accounts[username] = password
+    return accounts

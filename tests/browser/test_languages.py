@@ -38,7 +38,7 @@ INTL_MONEY = """([candidates, amount]) => {
     const locale = candidates.find(
         (c) => Intl.NumberFormat.supportedLocalesOf([c]).length) || "en-US";
     return new Intl.NumberFormat(locale, {
-        style: "currency", currency: "USD",
+        style: "currency", currency: "USD", currencyDisplay: "narrowSymbol",
         minimumFractionDigits: 0, maximumFractionDigits: 0,
     }).format(amount);
 }"""

@@ -154,7 +154,7 @@ def test_next_voter_leaves_no_trace_but_keeps_the_queue(new_page, local_stack, c
     assert voter not in everything and receipt not in everything, storage
     assert storage["session"] == {}
     assert storage["databases"] == []
-    assert set(storage["local"]) <= {"pb.kiosk", "pb.lang", "pb.queue"}
+    assert set(storage["local"]) <= {"pb.kiosk", "pb.kiosk.lang", "pb.lang", "pb.queue"}
     # AND the form is empty
     expect(page.locator("#proposals input:checked")).to_have_count(0)
     expect(page.locator("#voter-id")).to_have_value("")

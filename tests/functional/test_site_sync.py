@@ -335,6 +335,36 @@ def test_csp_that_allows_the_api_passes(stack: Stack, site_origin: str | None):
     assert sitesync.check_csp_allows(stack, API_URL, site_origin) is None
 
 
+def test_staff_settings_name_the_regional_cognito_endpoint():
+    stack = Stack(
+        "pb-prod",
+        {
+            "SiteBucketName": "b",
+            "UserPoolClientId": "client123",
+            "UserPoolIssuer": "https://cognito-idp.us-east-2.amazonaws.com/us-east-2_Ab",
+        },
+        {},
+    )
+
+    assert sitesync.staff_settings(stack) == {
+        "cognito_url": "https://cognito-idp.us-east-2.amazonaws.com/",
+        "client_id": "client123",
+        "region": "us-east-2",
+    }
+    assert sitesync.staff_settings(stack, "http://127.0.0.1:5000")["cognito_url"] == (
+        "http://127.0.0.1:5000/"
+    )
+    assert sitesync.staff_settings(Stack("pb-dev", {"SiteBucketName": "b"}, {})) == {}
+
+
+def test_config_json_carries_the_staff_settings_when_given(dist: Path):
+    staff = {"cognito_url": "https://c/", "client_id": "x", "region": "us-east-1"}
+
+    files = {f.key: f for f in sitesync.collect(dist, API_URL, staff)}
+
+    assert json.loads(files["config.json"].body) == {"api_url": API_URL, **staff}
+
+
 def test_deployed_api_url_is_read_from_chalice_record(tmp_path: Path):
     record = tmp_path / ".chalice" / "deployed" / "dev.json"
     record.parent.mkdir(parents=True)
@@ -503,7 +533,13 @@ def test_command_targets_the_moto_server_bucket(
 
     assert code == 0
     assert keys == UPLOADED
-    assert config == {"api_url": api}
+    # AND the staff console signs in to the stack's pool through the moto server
+    assert config == {
+        "api_url": api,
+        "cognito_url": endpoint + "/",
+        "client_id": outputs["UserPoolClientId"],
+        "region": "us-east-1",
+    }
     assert (head["ContentType"], head["CacheControl"]) == (
         BUILD["assets/app.3f9a1c2b.js"]
     )

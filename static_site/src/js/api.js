@@ -3,9 +3,13 @@
 
 let configPromise;
 
-/** {api_url} from config.json; the service worker serves a cached copy offline. */
+/**
+ * {api_url} (and, for the staff console, cognito_url, client_id, region)
+ * from config.json; the service worker serves a cached copy offline.
+ */
 export function config() {
-  configPromise ??= fetch("config.json", { cache: "no-cache" })
+  // Relative to this module (in assets/), so pages in any folder find it.
+  configPromise ??= fetch(new URL("../config.json", import.meta.url), { cache: "no-cache" })
     .then((answer) => {
       if (!answer.ok) throw new ApiError(0, { code: "NO_CONFIG" });
       return answer.json();
@@ -28,7 +32,7 @@ export class ApiError extends Error {
   }
 }
 
-async function call(path, options = {}, timeoutMs = 20000) {
+export async function call(path, options = {}, timeoutMs = 20000) {
   const { api_url: base } = await config();
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);

@@ -4,7 +4,7 @@
 // A key missing from a language falls back to English, key by key, so a
 // partly translated catalog is still usable.
 
-import { CATALOGS } from "./catalogs.js";
+import { CATALOGS, STAFF_CATALOGS } from "./catalogs.js";
 
 /** The site's languages, named in their own language for the switcher. */
 export const LANGUAGES = [
@@ -27,6 +27,12 @@ const FORMAT_LOCALES = {
   pt: ["pt-BR", "pt"],
   kea: ["kea-CV", "pt-CV", "pt"],
 };
+// ICU has no Haitian Creole or Kabuverdianu data, so their neighbours would
+// spell months in French ("décembre") or Portuguese ("dezembro"), which
+// readers of ht and kea may not expect. Those two get all-numeric dates,
+// day first as in Haiti and Cape Verde (e.g. 05/12/2026), which read the
+// same in every language.
+const NUMERIC_DATES = new Set(["ht", "kea"]);
 const RTL = new Set(["ar", "fa", "he", "ur"]);
 const STORAGE_KEY = "pb.lang";
 
@@ -59,14 +65,27 @@ function safeGet(key) {
   }
 }
 
-async function loadCatalog(code) {
-  if (!CATALOGS[code]) return {};
+// The staff console's pages (data-catalog="staff" on <body>) also load the
+// staff.* messages, which the build keeps out of the public catalogs.
+const withStaff = () => document.body?.dataset.catalog === "staff";
+
+async function fetchCatalog(href) {
+  if (!href) return {};
   try {
-    const answer = await fetch(new URL(CATALOGS[code], import.meta.url));
+    const answer = await fetch(new URL(href, import.meta.url));
     return answer.ok ? await answer.json() : {};
   } catch {
     return {};
   }
+}
+
+async function loadCatalog(code) {
+  if (!withStaff()) return fetchCatalog(CATALOGS[code]);
+  const [site, staff] = await Promise.all([
+    fetchCatalog(CATALOGS[code]),
+    fetchCatalog(STAFF_CATALOGS[code]),
+  ]);
+  return { ...site, ...staff };
 }
 
 function pickFormatLocale(code) {
@@ -149,11 +168,15 @@ export function translateTree(root) {
   if (titleKey) document.title = `${t(titleKey)} – ${t("meta.site_title")}`;
 }
 
-/** Whole dollars as currency in the current language's conventions. */
+/**
+ * Whole dollars as currency in the current language's conventions; always
+ * "$" (narrowSymbol), never "US$", since every amount here is in dollars.
+ */
 export function money(amount) {
   return new Intl.NumberFormat(formatLocale, {
     style: "currency",
     currency: "USD",
+    currencyDisplay: "narrowSymbol",
     maximumFractionDigits: 0,
     minimumFractionDigits: 0,
   }).format(amount);
@@ -163,11 +186,31 @@ export function number(value) {
   return new Intl.NumberFormat(formatLocale).format(value);
 }
 
+const DATE_STYLE = { dateStyle: "long" };
+const NUMERIC_DATE = { day: "2-digit", month: "2-digit", year: "numeric" };
+
+function dateOptions() {
+  return NUMERIC_DATES.has(current) ? NUMERIC_DATE : DATE_STYLE;
+}
+
 /** A date (ISO string) in the cycle's time zone, e.g. "March 1, 2026". */
 export function date(iso, timeZone = "America/New_York") {
-  return new Intl.DateTimeFormat(formatLocale, { dateStyle: "long", timeZone }).format(
+  return new Intl.DateTimeFormat(formatLocale, { ...dateOptions(), timeZone }).format(
     new Date(iso),
   );
+}
+
+/** A time of day (ISO string) in the cycle's time zone, e.g. "5:00 PM". */
+export function time(iso, timeZone = "America/New_York") {
+  return new Intl.DateTimeFormat(formatLocale, { timeStyle: "short", timeZone }).format(
+    new Date(iso),
+  );
+}
+
+/** True when two instants fall on the same calendar day in `timeZone`. */
+export function sameDay(a, b, timeZone = "America/New_York") {
+  const day = new Intl.DateTimeFormat("en-CA", { dateStyle: "short", timeZone });
+  return day.format(new Date(a)) === day.format(new Date(b));
 }
 
 /**
@@ -180,4 +223,13 @@ export function localized(map) {
   if (texts.en) return { text: texts.en, fallback: current !== "en", lang: "en" };
   const [lang, text] = Object.entries(texts)[0] || ["en", ""];
   return { text, fallback: lang !== current, lang };
+}
+
+/** A date and time (ISO string) in the cycle's time zone, e.g. "Mar 1, 2026, 5:00 PM". */
+export function dateTime(iso, timeZone = "America/New_York") {
+  const day = NUMERIC_DATES.has(current) ? NUMERIC_DATE : { dateStyle: "medium" };
+  const options = day === NUMERIC_DATE
+    ? { ...day, hour: "numeric", minute: "2-digit", timeZone }
+    : { ...day, timeStyle: "short", timeZone };
+  return new Intl.DateTimeFormat(formatLocale, options).format(new Date(iso));
 }

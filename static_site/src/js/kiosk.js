@@ -3,8 +3,14 @@
 // while ballots still waiting to be sent stay queued.
 
 const SETTING = "pb.kiosk";
+// The language the event staff had chosen when they turned event mode on.
+// Each new voter starts in it, not in the last voter's language: staff set
+// the device up for the event (say, Vietnamese at a Dorchester festival),
+// and a voter who needs another language switches, as on any visit.
+const STAFF_LANGUAGE = "pb.kiosk.lang";
+const LANGUAGE = "pb.lang";
 // What survives a clear-down: the device's settings and the unsent queue.
-const KEPT = new Set(["pb.kiosk", "pb.lang", "pb.queue"]);
+const KEPT = new Set([SETTING, STAFF_LANGUAGE, LANGUAGE, "pb.queue"]);
 
 export function isKiosk() {
   try {
@@ -15,8 +21,14 @@ export function isKiosk() {
 }
 
 export function setKiosk(on) {
-  if (on) localStorage.setItem(SETTING, "on");
-  else localStorage.removeItem(SETTING);
+  if (on) {
+    localStorage.setItem(SETTING, "on");
+    const chosen = localStorage.getItem(LANGUAGE) || document.documentElement.lang || "en";
+    localStorage.setItem(STAFF_LANGUAGE, chosen);
+  } else {
+    localStorage.removeItem(SETTING);
+    localStorage.removeItem(STAFF_LANGUAGE);
+  }
 }
 
 /** Removes everything a voter left on the device, except the unsent queue. */
@@ -26,6 +38,8 @@ export function clearVoterTraces() {
     for (const key of Object.keys(localStorage)) {
       if (!KEPT.has(key)) localStorage.removeItem(key);
     }
+    // Back to the staff's language (English if none was recorded).
+    localStorage.setItem(LANGUAGE, localStorage.getItem(STAFF_LANGUAGE) || "en");
   } catch {
     // storage disabled: nothing was kept in it either
   }

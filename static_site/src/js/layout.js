@@ -1,28 +1,11 @@
 // What every page shares: language, navigation menu, the offline and
 // queued-ballot notes, the event-mode switch, and the service worker.
 
-import { byId, el, show } from "./dom.js";
-import { LANGUAGES, initLanguage, language, onLanguageChange, setLanguage, setText } from "./i18n.js";
+import { byId, show } from "./dom.js";
+import { initLanguage, onLanguageChange, setText } from "./i18n.js";
+import { languageSwitcher } from "./langbar.js";
 import { isKiosk, setKiosk } from "./kiosk.js";
 import { onQueueChange, pendingCount, startSending } from "./queue.js";
-
-function languageSwitcher() {
-  const select = byId("lang-select");
-  for (const { code, name } of LANGUAGES) {
-    // Each name is in its own language; lang lets screen readers say it right.
-    select.append(el("option", { text: name, attrs: { value: code, lang: code } }));
-  }
-  select.value = language();
-  // A button applies the choice: changing a select alone must not reload
-  // the page's text under a keyboard user's feet (WCAG 3.2.2).
-  byId("lang-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    setLanguage(select.value);
-  });
-  onLanguageChange((code) => {
-    select.value = code;
-  });
-}
 
 function menu() {
   const nav = byId("site-nav");

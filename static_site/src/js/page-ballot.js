@@ -26,7 +26,7 @@ async function load() {
   loading();
   try {
     [cycle, ballot] = await Promise.all([getCycle(), getBallot()]);
-    loadError = cycle.phase === "voting" ? null : { code: "PHASE_CLOSED", status: 409 };
+    loadError = cycle.phase === "voting" ? null : { code: "BALLOT_NOT_OPEN", status: 409 };
   } catch (exc) {
     loadError = exc;
   }
@@ -34,6 +34,8 @@ async function load() {
 }
 
 function render() {
+  // Voting not open (before, or after it closed): say where to go instead.
+  show(byId("closed-links"), loadError?.code === "BALLOT_NOT_OPEN");
   if (loadError) {
     failed(loadError, load);
     show(byId("ballot-form"), false);
@@ -102,8 +104,10 @@ async function cast() {
   button.disabled = false;
   if (result.outcome === "recorded") return confirmed({ receipt: result.receipt });
   if (result.outcome === "kept") {
+    // Not recorded yet (offline, 5xx, 429): the confirmation page says so
+    // and keeps sending it under the same key until the server answers.
     console.warn("ballot queued for later", result.error?.code);
-    return confirmed({ queued: true });
+    return confirmed({ queued: true, key: castKey });
   }
   if (result.outcome === "failed") {
     describeError(byId("casting"), result.error);
@@ -141,8 +145,21 @@ function confirmed(outcome) {
   location.replace("confirmation.html");
 }
 
+// Keeps the page's scroll-padding-bottom (site.css) at the sticky count bar's
+// height, so a focused field is never scrolled under the bar (WCAG 2.4.11).
+function trackTallyHeight() {
+  const tally = byId("ballot-tally");
+  if (!tally || !window.ResizeObserver) return;
+  new ResizeObserver(() => {
+    const height = Math.ceil(tally.getBoundingClientRect().height);
+    const margin = 8; // a little air between the focus ring and the bar
+    document.documentElement.style.setProperty("--pb-tally-height", `${height + margin}px`);
+  }).observe(tally);
+}
+
 function wire() {
   fillNeighbourhoods();
+  trackTallyHeight();
   byId("ballot-form").addEventListener("submit", toReview);
   byId("edit-button").addEventListener("click", toForm);
   byId("cast-button").addEventListener("click", cast);

@@ -2,7 +2,7 @@
 
 import { getCycle } from "./api.js";
 import { byId, el, show } from "./dom.js";
-import { date, money, setText, t } from "./i18n.js";
+import { date, money, sameDay, setText, t, time } from "./i18n.js";
 import { startPage } from "./layout.js";
 import { done, failed, loading } from "./status.js";
 
@@ -29,6 +29,14 @@ async function load() {
   render();
 }
 
+/** "March 1 to March 20", or for one day "December 5, 9:00 AM to 5:00 PM". */
+function span({ start, end }, zone) {
+  if (sameDay(start, end, zone)) {
+    return t("home.phase_day", { date: date(start, zone), start: time(start, zone), end: time(end, zone) });
+  }
+  return t("home.phase_dates", { start: date(start, zone), end: date(end, zone) });
+}
+
 function render() {
   if (error) failed(error, load);
   if (!cycle) {
@@ -43,9 +51,12 @@ function render() {
   const phaseName = t(`phase.${cycle.phase}`);
   setText(byId("current-phase"), "home.current_phase", { phase: phaseName });
   const window = cycle.calendar[cycle.phase];
-  byId("current-dates").textContent = window
-    ? t("home.phase_dates", { start: date(window.start, zone), end: date(window.end, zone) })
+  byId("current-dates").textContent = window ? span(window, zone) : "";
+  // When the current phase closes, to the minute, in the cycle's time zone.
+  byId("current-ends").textContent = window
+    ? t("home.phase_ends", { date: date(window.end, zone), time: time(window.end, zone) })
     : "";
+  show(byId("current-ends"), Boolean(window));
   setText(byId("budget"), "home.budget", { amount: money(cycle.budget_cap) });
   const action = CALLS_TO_ACTION[cycle.phase];
   if (action) {
@@ -56,7 +67,7 @@ function render() {
 
   const list = byId("timeline");
   list.replaceChildren();
-  for (const [phase, span] of Object.entries(cycle.calendar)) {
+  for (const [phase, dates] of Object.entries(cycle.calendar)) {
     const current = phase === cycle.phase;
     const item = el("li", {
       className: "usa-process-list__item" + (current ? " pb-phase--current" : ""),
@@ -66,11 +77,12 @@ function render() {
     if (current) {
       heading.append(" ", el("span", { className: "usa-tag pb-phase__tag", text: t("phase.current") }));
     }
-    const dates = t("home.phase_dates", { start: date(span.start, zone), end: date(span.end, zone) });
-    item.append(heading, el("p", { text: dates }));
+    item.append(heading, el("p", { text: span(dates, zone) }));
     list.append(item);
   }
   show(byId("timeline-section"));
+  // Linked as index.html#timeline-section: the section exists only now.
+  if (location.hash === "#timeline-section") byId("timeline-section").scrollIntoView();
 }
 
 startPage(render)

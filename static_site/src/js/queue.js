@@ -13,6 +13,7 @@ const STORAGE_KEY = "pb.queue";
 const RETRY_EVERY_MS = 30000;
 const RETRYABLE_4XX = new Set([408, 429]);
 const listeners = [];
+const sentListeners = [];
 
 function read() {
   try {
@@ -33,6 +34,20 @@ export const pendingCount = () => read().length;
 /** Calls back with the number of waiting ballots whenever it changes. */
 export function onQueueChange(listener) {
   listeners.push(listener);
+}
+
+/**
+ * Calls back with (key, result) whenever a send of a queued ballot ends for
+ * good in this page ("recorded" with its receipt, or "refused"), whoever
+ * sent it: the confirmation page's retries or the background flush.
+ */
+export function onSent(listener) {
+  sentListeners.push(listener);
+}
+
+function settled(key, result) {
+  for (const listener of sentListeners) listener(key, result);
+  return result;
 }
 
 /** A fresh key for one ballot: letters, digits and '-' as the API asks. */
@@ -75,13 +90,13 @@ export function send(key) {
     try {
       const receipt = await postBallot(entry.key, entry.body);
       remove(entry.key);
-      return { outcome: "recorded", receipt };
+      return settled(entry.key, { outcome: "recorded", receipt });
     } catch (error) {
       if (!(error instanceof ApiError)) return { outcome: "kept", error };
       const final = error.status >= 400 && error.status < 500;
       if (final && !RETRYABLE_4XX.has(error.status)) {
         remove(entry.key);
-        return { outcome: "refused", error };
+        return settled(entry.key, { outcome: "refused", error });
       }
       return { outcome: "kept", error };
     }

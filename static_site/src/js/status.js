@@ -8,16 +8,23 @@ const ERROR_KEYS = {
   NETWORK: "common.unreachable",
   NO_CONFIG: "common.unreachable",
   INTERNAL_ERROR: "common.unreachable",
-  TRY_AGAIN: "common.unreachable",
-  PHASE_CLOSED: "ballot.not_open",
+  TRY_AGAIN: "error.try_again",
+  PHASE_CLOSED: "error.phase_closed",
+  BALLOT_NOT_OPEN: "ballot.not_open",
   BALLOT_NOT_PUBLISHED: "ballot.not_open",
   RESULTS_NOT_PUBLISHED: "results.not_yet",
   NOT_FOUND: "home.no_cycle",
   NO_SELECTION: "ballot.none_chosen",
-  NOT_RESIDENT: "ballot.error_resident",
+  NOT_RESIDENT: "error.not_resident",
+  UNDER_AGE: "error.under_age",
   INVALID_AGE: "ballot.error_age",
+  INVALID_ATTESTATION: "ballot.error_age",
   INVALID_VOTER: "ballot.error_voter",
+  INVALID_EMAIL: "error.invalid_email",
+  INVALID_PHONE: "error.invalid_phone",
+  INVALID_ACCESS_CODE: "error.invalid_access_code",
   ALREADY_VOTED: "error.already_voted",
+  IDEMPOTENCY_KEY_REUSED: "error.idempotency_key_reused",
 };
 
 /**
@@ -25,7 +32,8 @@ const ERROR_KEYS = {
  * have them, else the server's own message (marked as English).
  */
 export function describeError(node, error) {
-  const key = ERROR_KEYS[error.code] || (error.status >= 500 ? "common.unreachable" : null);
+  const busy = error.status === 429 ? "error.try_again" : null;
+  const key = ERROR_KEYS[error.code] || busy || (error.status >= 500 ? "common.unreachable" : null);
   if (key || !error.serverMessage) return setText(node, key || "common.unreachable");
   node.textContent = error.serverMessage;
   if (language() !== "en") node.lang = "en";

@@ -1,0 +1,389 @@
+// The cycle dashboard: phase, calendar and deadlines, turnout by channel and
+// neighbourhood (never a count per proposal: the API holds none), the phase
+// controls with a confirmation step, and the audit log.
+
+import { getCycle } from "./api.js";
+import { byId, el, focusOn, show } from "./dom.js";
+import { dateTime, number, setText, t } from "./i18n.js";
+import {
+  rememberActor,
+  staffCall,
+  staffText,
+  startStaffPage,
+  token,
+  toSignIn,
+  updateStaffBar,
+} from "./staff-common.js";
+import { done, failed, loading } from "./status.js";
+
+/** Plain words for the codes the phase and audit routes answer. */
+const STAFF_ERRORS = {
+  STALE_VERSION: "staff.error_stale",
+  ILLEGAL_TRANSITION: "staff.error_illegal",
+  PHASE_NOT_OPEN: "staff.error_stale",
+  NOT_PERMITTED: "staff.error_not_permitted",
+  NETWORK: "common.unreachable",
+};
+const AUDIT_ACTIONS = new Set([
+  "cycle_created",
+  "phase_changed",
+  "calendar_edited",
+  "audit_exported",
+  "refused",
+]);
+
+let cycle = null; // GET /cycle
+let me = null; // GET /staff/me
+let board = null; // GET /staff/cycles/{id}/dashboard
+let error = null;
+let audit = null; // parsed rows, once shown
+let auditUrl = null;
+let notice = null; // [key, params, kind] after a phase change
+let submitting = false;
+
+const phaseName = (phase) => t(`phase.${phase}`);
+/** ?cycle=ID shows another cycle than the one the public site shows. */
+const wanted = new URLSearchParams(location.search).get("cycle");
+const CYCLE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const zone = () =>
+  (cycle && cycle.cycle_id === board?.cycle_id && cycle.timezone) || "America/New_York";
+
+async function load() {
+  loading();
+  try {
+    cycle = await getCycle().catch((exc) => {
+      if (wanted) return null; // a named cycle needs no current one
+      throw exc;
+    });
+    const cycleId = wanted && CYCLE_ID.test(wanted) ? wanted : cycle?.cycle_id;
+    const id = encodeURIComponent(cycleId);
+    [me, board] = await Promise.all([
+      me || staffCall("/staff/me").then((r) => r.body),
+      staffCall(`/staff/cycles/${id}/dashboard`).then((r) => r.body),
+    ]);
+    rememberActor(me.actor);
+    updateStaffBar();
+    error = null;
+  } catch (exc) {
+    error = exc;
+  }
+  render();
+}
+
+function errorText(node, exc) {
+  const key = STAFF_ERRORS[exc.code] || null;
+  if (key) return setText(node, key);
+  return setText(node, "staff.error_other", { code: exc.code });
+}
+
+function alertBox(kind, fill) {
+  const alert = el("div", { className: `usa-alert usa-alert--${kind} usa-alert--slim` });
+  const body = el("div", { className: "usa-alert__body" });
+  const text = el("p", { className: "usa-alert__text" });
+  fill(text);
+  body.append(text);
+  alert.append(body);
+  return alert;
+}
+
+function render() {
+  if (error) {
+    show(byId("dashboard"), false);
+    if (error.status === 403) {
+      const region = byId("page-status");
+      region.replaceChildren(alertBox("warning", (p) => errorText(p, error)));
+      show(region);
+      return;
+    }
+    return failed(error, load);
+  }
+  if (!board) return;
+  done();
+  byId("cycle-name").textContent = board.name || board.cycle_id;
+  setText(byId("current-phase"), "staff.phase_now", { phase: phaseName(board.phase) });
+  byId("phase-ends").textContent = board.phase_ends
+    ? t("staff.phase_ends", { time: dateTime(board.phase_ends, zone()) })
+    : "";
+  setText(byId("as-of"), "staff.as_of", { time: dateTime(board.as_of, zone()) });
+  renderTurnout();
+  renderCalendar();
+  renderPhaseControls();
+  renderAudit();
+  show(byId("dashboard"));
+}
+
+function countRows(tbody, counts, label) {
+  tbody.replaceChildren();
+  const entries = Object.entries(counts || {});
+  if (!entries.length) {
+    const cell = el("td", { text: t("staff.none_yet"), attrs: { colspan: 2 } });
+    tbody.append(el("tr", { children: [cell] }));
+  }
+  for (const [name, count] of entries) {
+    tbody.append(
+      el("tr", {
+        children: [el("th", { text: label(name), attrs: { scope: "row" } }), el("td", { text: number(count) })],
+      }),
+    );
+  }
+}
+
+function renderTurnout() {
+  const turnout = board.turnout || {};
+  setText(byId("turnout-total"), "staff.turnout_total", { count: number(turnout.total || 0) });
+  const channel = (name) => (name === "online" ? t("staff.channel_online") : name);
+  const place = (name) => (name === "none" ? t("ballot.neighbourhood_none") : name);
+  countRows(byId("by-channel").tBodies[0], turnout.by_channel, channel);
+  countRows(byId("by-neighbourhood").tBodies[0], turnout.by_neighbourhood, place);
+}
+
+function renderCalendar() {
+  const list = byId("calendar");
+  list.replaceChildren();
+  for (const step of board.deadlines || []) {
+    const current = step.status === "current";
+    const item = el("li", {
+      className: "usa-process-list__item" + (current ? " pb-phase--current" : ""),
+      attrs: { "aria-current": current ? "step" : undefined, "data-phase": step.phase },
+    });
+    const heading = el("h3", { className: "usa-process-list__heading", text: phaseName(step.phase) });
+    if (current) {
+      heading.append(" ", el("span", { className: "usa-tag pb-phase__tag", text: t("phase.current") }));
+    }
+    const dates = t("home.phase_dates", {
+      start: dateTime(step.start, zone()),
+      end: dateTime(step.end, zone()),
+    });
+    item.append(heading, el("p", { text: dates }));
+    list.append(item);
+  }
+}
+
+/** The move the controls offer: close the current phase, open the next. */
+function move() {
+  if (!board.next_phase) return null;
+  return { from: board.phase, to: board.next_phase };
+}
+
+function renderPhaseControls() {
+  const allowed = (me?.actions || []).includes("phase.change");
+  show(byId("phase-section"), allowed);
+  if (!allowed) return;
+  const next = move();
+  show(byId("phase-form"), Boolean(next));
+  show(byId("last-phase"), !next);
+  if (next) {
+    const names = { from: phaseName(next.from), to: phaseName(next.to) };
+    setText(byId("phase-button"), "staff.phase_button", names);
+  }
+  const status = byId("phase-status");
+  status.replaceChildren();
+  if (notice) {
+    const [key, params, kind] = notice;
+    status.append(alertBox(kind, (p) => (key ? setText(p, key, params) : errorText(p, params))));
+  }
+}
+
+function askToConfirm(event) {
+  event.preventDefault();
+  const reason = byId("reason");
+  const next = move();
+  if (!next) return;
+  const missing = !reason.value.trim();
+  show(byId("reason-error"), missing);
+  reason.toggleAttribute("aria-invalid", missing);
+  byId("phase-form").classList.toggle("usa-form-group--error", missing);
+  if (missing) {
+    reason.focus();
+    return;
+  }
+  const names = { from: phaseName(next.from), to: phaseName(next.to) };
+  setText(byId("confirm-text"), "staff.confirm_text", names);
+  const dialog = byId("confirm-dialog");
+  dialog.dataset.from = next.from;
+  dialog.dataset.version = String(board.version);
+  byId("confirm-button").disabled = false;
+  dialog.showModal();
+  byId("cancel-button").focus();
+}
+
+async function changePhase() {
+  const dialog = byId("confirm-dialog");
+  if (submitting || !dialog.open) return; // one request per confirmation
+  const from = dialog.dataset.from;
+  const body = {
+    action: from === "scheduled" ? "open" : "close",
+    phase: from === "scheduled" ? board.next_phase : from,
+    reason: byId("reason").value.trim(),
+    // The version read with the dashboard: a second click, or a change
+    // made meanwhile by someone else, is refused as STALE_VERSION.
+    version: Number(dialog.dataset.version),
+  };
+  submitting = true;
+  byId("confirm-button").disabled = true;
+  try {
+    const { body: answer } = await staffCall(
+      `/staff/cycles/${encodeURIComponent(board.cycle_id)}/phase`,
+      {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      },
+    );
+    const { from: was, to } = answer.transition;
+    notice = ["staff.phase_moved", { from: phaseName(was), to: phaseName(to) }, "success"];
+    byId("reason").value = "";
+  } catch (exc) {
+    if (exc.status === 401) return;
+    notice = [null, exc, "error"];
+  } finally {
+    submitting = false;
+    dialog.close();
+  }
+  await load();
+  if (audit) await showAudit();
+  focusOn(byId("phase-status"));
+}
+
+// The audit log, from the CSV export -----------------------------------------
+
+/** RFC 4180 rows: quoted cells may hold commas, quotes and line breaks. */
+export function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let cell = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (quoted) {
+      if (char === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (char === '"') {
+        quoted = false;
+      } else {
+        cell += char;
+      }
+    } else if (char === '"') {
+      quoted = true;
+    } else if (char === ",") {
+      row.push(cell);
+      cell = "";
+    } else if (char === "\n" || char === "\r") {
+      if (char === "\r" && text[i + 1] === "\n") i++;
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = "";
+    } else {
+      cell += char;
+    }
+  }
+  if (cell || row.length) {
+    row.push(cell);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** A cell as written, without the apostrophe the export adds before a formula. */
+const unguard = (cell) => (/^'[=+\-@\t\r]/.test(cell) ? cell.slice(1) : cell);
+
+function parseJson(text) {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+function auditRows(text) {
+  const [header, ...rows] = parseCsv(text);
+  const at = (name) => header.indexOf(name);
+  return rows
+    .filter((row) => row.length === header.length)
+    .map((row) => {
+      const cell = (name) => unguard(row[at(name)] || "");
+      return {
+        at: cell("at"),
+        actor: cell("actor"),
+        action: cell("action"),
+        reason: cell("reason"),
+        before: parseJson(cell("before")),
+        after: parseJson(cell("after")),
+      };
+    });
+}
+
+function describeEntry(entry) {
+  const what = AUDIT_ACTIONS.has(entry.action) ? t(`staff.audit_${entry.action}`) : entry.action;
+  if (entry.action === "phase_changed" && entry.before?.phase && entry.after?.phase) {
+    return `${what}: ${phaseName(entry.before.phase)} → ${phaseName(entry.after.phase)}`;
+  }
+  if (entry.action === "refused" && entry.after?.code) return `${what}: ${entry.after.code}`;
+  return what;
+}
+
+async function showAudit() {
+  const status = byId("audit-status");
+  status.replaceChildren(setText(el("p"), "common.loading"));
+  try {
+    const text = await staffText(`/staff/cycles/${encodeURIComponent(board.cycle_id)}/audit.csv`);
+    audit = auditRows(text);
+    if (auditUrl) URL.revokeObjectURL(auditUrl);
+    auditUrl = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+    status.replaceChildren();
+  } catch (exc) {
+    if (exc.status === 401) return;
+    status.replaceChildren(alertBox("error", (p) => errorText(p, exc)));
+  }
+  renderAudit();
+}
+
+function renderAudit() {
+  const allowed = (me?.actions || []).includes("audit.export");
+  show(byId("audit-section"), allowed);
+  if (!allowed || !audit) return;
+  const link = byId("audit-download");
+  link.href = auditUrl;
+  link.download = `audit-${board.cycle_id}.csv`;
+  show(link);
+  const tbody = byId("audit-table").tBodies[0];
+  tbody.replaceChildren();
+  for (const entry of audit) {
+    const when = entry.at ? dateTime(entry.at, zone()) : "";
+    tbody.append(
+      el("tr", {
+        attrs: { "data-action": entry.action },
+        children: [
+          el("td", { text: when }),
+          el("td", { text: entry.actor }),
+          el("td", { text: describeEntry(entry) }),
+          el("td", { text: entry.reason }),
+        ],
+      }),
+    );
+  }
+  show(byId("audit-wrap"));
+}
+
+function wire() {
+  byId("phase-form").addEventListener("submit", askToConfirm);
+  byId("confirm-button").addEventListener("click", changePhase);
+  byId("cancel-button").addEventListener("click", () => {
+    byId("confirm-dialog").close();
+    byId("phase-button").focus();
+  });
+  byId("audit-button").addEventListener("click", showAudit);
+}
+
+if (!token()) {
+  toSignIn(false);
+} else {
+  startStaffPage(render)
+    .then(() => {
+      wire();
+      return load();
+    })
+    .catch((exc) => console.error(exc));
+}
