@@ -6,6 +6,13 @@
 // the server has answered for good: 201 (recorded, or replayed) or a 4xx
 // (refused; 409 ALREADY_VOTED and IDEMPOTENCY_KEY_REUSED are final too).
 // Network failures, timeouts, 5xx, 408 and 429 keep it for the next try.
+//
+// Known limit: an entry holds the whole request body, the voter's access
+// code, email or phone included, in localStorage until it is sent, so on a
+// shared event device someone with the browser's developer tools could read
+// an unsent ballot. To close it, encrypt entries with a non-extractable
+// WebCrypto key kept in IndexedDB and show event staff a count of unsent
+// ballots before a device changes hands.
 
 import { ApiError, postBallot } from "./api.js";
 
