@@ -2,7 +2,10 @@
 
 Logs are Powertools JSON lines with the request's correlation id. Log a
 constant message plus keys; never a raw event, a voter identifier, a voter
-key or a receipt. Metrics go out as CloudWatch embedded-metric lines.
+key or a receipt. Metrics go out as CloudWatch embedded-metric lines, in
+the ``BostonPB`` namespace with a ``stage`` dimension: ``BallotRecorded``
+(``channel``), ``BallotRefused`` (``code``), ``PhaseChanged`` (``phase``),
+``StaffSignInRefused`` (``code``) and ``IdeaSubmitted`` (``channel``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ def count(name: str, **dimensions: str) -> None:
         metric.add_dimension(name="stage", value=os.environ.get("PB_STAGE", "dev"))
         for key, value in dimensions.items():
             metric.add_dimension(name=key, value=value)
+
+
+def idea_submitted(channel: str) -> None:
+    """Count one idea submitted in the idea-collection phase, by channel
+    (``online``, ``event``, ...). Ready for the ideas routes, which do not
+    exist yet; like every metric it carries no text of the idea."""
+    count("IdeaSubmitted", channel=channel)
 
 
 def bind_request(request_id: str) -> None:

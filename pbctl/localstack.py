@@ -42,6 +42,10 @@ moto 5.2's CloudFormation does not model everything in the template, so
   condition and ``create_stack`` passes ``CreateCdn=false``, so the local
   site bucket has no distribution, no bucket policy and no ``SiteUrl``
   output; the tests check those resources on the template.
+- ``AWS::CloudWatch::Alarm`` and ``AWS::SNS::Subscription`` are not modelled
+  either. They sit under the ``DeployAlarms`` condition and ``create_stack``
+  passes ``CreateAlarms=false``; the dead-letter queue and the alarm topic
+  are built, and the tests check the alarms on the template.
 
 Nothing here talks to anything but moto: servers bind to loopback only, and
 ``create_stack`` refuses a client that is aimed at a non-loopback endpoint
@@ -417,6 +421,9 @@ def create_stack(
             },
             # moto has no CloudFront; the local site bucket is read directly.
             {"ParameterKey": "CreateCdn", "ParameterValue": "false"},
+            # Nor CloudWatch alarms (nor SNS subscriptions); the queue and the
+            # topic are built, the alarms are checked on the template.
+            {"ParameterKey": "CreateAlarms", "ParameterValue": "false"},
         ],
     )
     waiter = cloudformation_client.get_waiter("stack_create_complete")

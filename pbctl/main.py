@@ -6,7 +6,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pbctl.commands import audit, cycle, demo, site, stafftoken, tally, up
+from pbctl.commands import (
+    audit,
+    cycle,
+    demo,
+    deploy,
+    ops,
+    site,
+    stafftoken,
+    tally,
+    up,
+)
 
 #: The command modules; add a module here to add its subcommand.
 COMMANDS = [
@@ -17,6 +27,8 @@ COMMANDS = [
     cycle,
     audit,
     stafftoken,
+    deploy,
+    ops,
 ]
 
 

@@ -1,4 +1,11 @@
-"""``pbctl tally``: tally pabulib ``.pb`` files with the platform's own engine."""
+"""``pbctl tally``: tally pabulib ``.pb`` files with the platform's own engine.
+
+``pbctl tally --publish --cycle ID`` instead tallies a stage's cycle from its
+ballots table and publishes the result, exactly as the phase clock does
+(:func:`chalicelib.publish.publish_cycle`), and only while the cycle is in
+the tally phase; publishing is audited under the caller (``pbctl:...``).
+Opening results stays with the clock or ``pbctl phase open --phase results``.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,12 @@ import json
 import sys
 from decimal import Decimal, InvalidOperation
 
-from chalicelib.errors import PBError
+from chalicelib.cycle import Phase
+from chalicelib.errors import IllegalTransition, PBError
 from chalicelib.pabulib import from_units, read_pb
+from chalicelib.publish import RESULT, publish_cycle
 from chalicelib.tally import RULES, TIE_BREAKS, tally_election
+from pbctl.operator import TargetError, add_arguments, connect, operator_actor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the file's META rule when it is one of ours, else greedy."
         ),
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="a .pb file")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="a .pb file")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="tally and publish --cycle of the stage, as the phase clock does",
+    )
+    parser.add_argument("--cycle", help="the cycle to publish (with --publish)")
+    add_arguments(parser)
     parser.add_argument("--rule", choices=RULES, help="funding rule")
     parser.add_argument(
         "--budget", type=_budget, help="budget cap, overriding the file's"
@@ -33,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object per file"
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, usage=parser.format_usage)
 
 
 def _budget(raw: str) -> Decimal:
@@ -53,7 +70,16 @@ def _budget(raw: str) -> Decimal:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Tally every file in ``args.files``; return 0 if all succeeded, else 1."""
+    """Tally every file in ``args.files``; return 0 if all succeeded, else 1.
+
+    With ``--publish``, publish ``--cycle`` instead (2 on a usage error).
+    """
+    if args.publish or args.cycle:
+        if not args.publish or not args.cycle or args.files:
+            return _usage(args, "--publish takes --cycle ID and no files")
+        return run_publish(args)
+    if not args.files:
+        return _usage(args, "name at least one .pb file, or --publish --cycle ID")
     lines = [_tally_file(path, args) for path in args.files]
     if args.json:
         for line in lines:
@@ -61,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(lines)
     return 1 if any("error" in line for line in lines) else 0
+
+
+def _usage(args: argparse.Namespace, message: str) -> int:
+    sys.stderr.write(args.usage())
+    print(f"pbctl tally: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _tally_file(path: str, args: argparse.Namespace) -> dict:
@@ -112,3 +144,45 @@ def _print_table(lines: list[dict]) -> None:
             f"  spent   {line['spent']}\n"
             f"  funded  {len(line['funded'])}: {', '.join(line['funded'])}\n"
         )
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    """Publish ``args.cycle``'s result as the phase clock would."""
+    try:
+        target = connect(args.stage, args.endpoint_url)
+        services = target.services()
+        cycle = services.store.get_cycle(args.cycle)
+        if cycle.phase is not Phase.TALLY:
+            raise IllegalTransition(
+                f"{cycle.cycle_id} is in {cycle.phase.value}; the tally is "
+                "published in the tally phase only",
+                field="phase",
+                code="NOT_IN_TALLY",
+            )
+        already = services.results.digest(cycle.cycle_id, RESULT) is not None
+        result_hash = publish_cycle(services.store, services.results, cycle)
+        services.store.append_audit(
+            cycle.cycle_id,
+            now=services.clock(),
+            actor=operator_actor(target),
+            action="result_published",
+            reason="pbctl tally --publish",
+            after={"result_hash": result_hash, "already_published": already},
+        )
+    except PBError as exc:
+        where = f" (field {exc.field})" if exc.field else ""
+        print(f"pbctl tally: {exc.code}{where}: {exc.message}", file=sys.stderr)
+        return 1
+    except TargetError as exc:
+        print(f"pbctl tally: {exc}", file=sys.stderr)
+        return 1
+    print(
+        json.dumps(
+            {
+                "cycle_id": cycle.cycle_id,
+                "result_hash": result_hash,
+                "already_published": already,
+            }
+        )
+    )
+    return 0

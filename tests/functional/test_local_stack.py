@@ -216,7 +216,10 @@ def test_pbctl_up_serves_site_and_api_until_interrupted(pabulib_file, stop):
         assert any(line.startswith("Site:") for line in lines), lines
 
         config = json.loads(fetch(site, "/config.json")[1])
-        assert config == {"api_url": f"http://127.0.0.1:{api}"}
+        assert config["api_url"] == f"http://127.0.0.1:{api}"
+        # The staff console signs in against the local Cognito pool.
+        assert config["cognito_url"].startswith("http://127.0.0.1:")
+        assert config["client_id"]
         status, page, _ = fetch(site, "/ballot.html")
         assert status == 200 and b"ballot-form" in page
 

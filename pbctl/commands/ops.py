@@ -1,0 +1,199 @@
+"""Operating a stage from the command line: status, phases, export.
+
+- ``pbctl status``: the stack's status and outputs, and the current (or
+  ``--cycle``) cycle's phase, deadlines and turnout so far. Turnout is the
+  total of voter marks, read from the ``by-cycle`` index; no count per
+  proposal exists before the published result, and none is shown.
+- ``pbctl phase open|close --cycle ID --phase P --reason TEXT``: the same
+  state machine and checks as ``POST /staff/cycles/{id}/phase``, one step at
+  a time, audited in the same transaction.
+- ``pbctl export --cycle ID [--out DIR]``: download the published
+  ``result.json``, ``result.csv`` and the anonymised ``ballots.pb`` of a
+  cycle whose results are public; the export is audited first.
+
+``pbctl tally --publish --cycle ID`` lives with ``pbctl tally``. Every
+command that changes or exports something is in the audit log under the
+caller's AWS principal (``pbctl:<arn>``) or, against a local moto server,
+``pbctl:<os user>`` (:func:`pbctl.operator.operator_actor`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.cycle import Phase
+from chalicelib.errors import NotFound, PBError
+from chalicelib.publish import RESULT
+from chalicelib.staff import change_phase, dashboard
+from pbctl.operator import TargetError, add_arguments, connect, operator_actor
+
+#: The published files of a cycle, in the order they are downloaded.
+RESULT_FILES = ("result.json", "result.csv", "ballots.pb")
+#: Phases in which results are public (as ``GET /results`` serves them).
+PUBLIC_RESULT_PHASES = (Phase.RESULTS, Phase.IMPLEMENTATION)
+
+
+def register(subparsers) -> None:
+    status = subparsers.add_parser(
+        "status", help="a stage's stack and its current cycle, phase and turnout"
+    )
+    status.add_argument("--cycle", help="this cycle instead of the current one")
+    add_arguments(status)
+    status.set_defaults(handler=run_status)
+
+    phase = subparsers.add_parser("phase", help="open or close a cycle's phase")
+    verbs = phase.add_subparsers(dest="phase_command", metavar="ACTION")
+    verbs.required = True
+    for verb in ("open", "close"):
+        parser = verbs.add_parser(verb, help=f"{verb} a phase (one step at a time)")
+        parser.add_argument("--cycle", required=True, help="the cycle id")
+        parser.add_argument("--phase", required=True, help="the phase to " + verb)
+        parser.add_argument(
+            "--reason", required=True, help="why, for the audit log (required)"
+        )
+        add_arguments(parser)
+        parser.set_defaults(handler=run_phase, verb=verb)
+
+    export = subparsers.add_parser(
+        "export", help="download a cycle's published results and ballots.pb"
+    )
+    export.add_argument("--cycle", required=True, help="the cycle id")
+    export.add_argument(
+        "--out", type=Path, help="the folder (default: ./<cycle>-results)"
+    )
+    add_arguments(export)
+    export.set_defaults(handler=run_export)
+
+
+def _fail(command: str, exc: Exception) -> int:
+    if isinstance(exc, PBError):
+        where = f" (field {exc.field})" if exc.field else ""
+        print(f"pbctl {command}: {exc.code}{where}: {exc.message}", file=sys.stderr)
+    else:
+        print(f"pbctl {command}: {exc}", file=sys.stderr)
+    return 1
+
+
+def published_hash(results, cycle_id: str) -> str | None:
+    """``sha256:<hex>`` of the cycle's published ``result.json``, or ``None``."""
+    digest = results.digest(cycle_id, RESULT)
+    return "sha256:" + digest if digest else None
+
+
+def run_status(args: argparse.Namespace) -> int:
+    try:
+        target = connect(args.stage, args.endpoint_url)
+        stack = target.client("cloudformation").describe_stacks(
+            StackName=f"pb-{args.stage}"
+        )["Stacks"][0]
+        services = target.services()
+        now = services.clock()
+        try:
+            cycle_id = args.cycle or services.store.current_cycle().cycle_id
+        except NotFound:
+            cycle_id = None
+        cycle = None
+        if cycle_id is not None:
+            board = dashboard(services.store, cycle_id, now=now)
+            cycle = {
+                key: board[key]
+                for key in (
+                    "cycle_id",
+                    "name",
+                    "phase",
+                    "version",
+                    "as_of",
+                    "phase_ends",
+                    "next_phase",
+                    "deadlines",
+                )
+            }
+            cycle["turnout"] = board["turnout"]["total"]
+            cycle["result_hash"] = published_hash(services.results, cycle_id)
+    except (PBError, TargetError, ClientError, BotoCoreError) as exc:
+        return _fail("status", exc)
+    report = {
+        "stack": {
+            "name": stack["StackName"],
+            "status": stack["StackStatus"],
+            "updated": str(stack.get("LastUpdatedTime") or stack["CreationTime"]),
+            "outputs": target.outputs,
+        },
+        "cycle": cycle,
+    }
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
+def run_phase(args: argparse.Namespace) -> int:
+    try:
+        target = connect(args.stage, args.endpoint_url)
+        services = target.services()
+        after, transition = change_phase(
+            services.store,
+            args.cycle,
+            {"action": args.verb, "phase": args.phase, "reason": args.reason},
+            actor=operator_actor(target),
+            now=services.clock(),
+            published=lambda cid: published_hash(services.results, cid),
+        )
+    except (PBError, TargetError) as exc:
+        return _fail(f"phase {args.verb}", exc)
+    print(
+        json.dumps(
+            {
+                "cycle_id": after.cycle_id,
+                "from": transition.from_phase.value,
+                "to": transition.to_phase.value,
+                "version": after.version,
+                "actor": transition.actor,
+            }
+        )
+    )
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    out = args.out or Path(f"{args.cycle}-results")
+    try:
+        target = connect(args.stage, args.endpoint_url)
+        services = target.services()
+        cycle = services.store.get_cycle(args.cycle)
+        if cycle.phase not in PUBLIC_RESULT_PHASES:
+            raise NotFound(
+                f"{cycle.cycle_id} is in {cycle.phase.value}; its results are "
+                "public from the results phase on",
+                field="cycle",
+                code="RESULTS_NOT_PUBLIC",
+            )
+        result_hash = published_hash(services.results, cycle.cycle_id)
+        services.store.append_audit(
+            cycle.cycle_id,
+            now=services.clock(),
+            actor=operator_actor(target),
+            action="results_exported",
+            after={"result_hash": result_hash or ""},
+        )
+        files = {
+            name: services.results.get(cycle.cycle_id, name) for name in RESULT_FILES
+        }
+    except (PBError, TargetError) as exc:
+        return _fail("export", exc)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, body in files.items():
+        (out / name).write_bytes(body)
+    print(
+        json.dumps(
+            {
+                "cycle_id": cycle.cycle_id,
+                "result_hash": result_hash,
+                "files": [str(out / n) for n in RESULT_FILES],
+            }
+        )
+    )
+    return 0
