@@ -180,7 +180,11 @@ function renderPhaseControls() {
   status.replaceChildren();
   if (notice) {
     const [key, params, kind] = notice;
-    status.append(alertBox(kind, (p) => (key ? setText(p, key, params) : errorText(p, params))));
+    const shown =
+      key === "staff.phase_moved"
+        ? { from: phaseName(params.from), to: phaseName(params.to) }
+        : params;
+    status.append(alertBox(kind, (p) => (key ? setText(p, key, shown) : errorText(p, params))));
   }
 }
 
@@ -231,7 +235,8 @@ async function changePhase() {
       },
     );
     const { from: was, to } = answer.transition;
-    notice = ["staff.phase_moved", { from: phaseName(was), to: phaseName(to) }, "success"];
+    // Phase ids, not names: the notice is drawn again after a language switch.
+    notice = ["staff.phase_moved", { from: was, to }, "success"];
     byId("reason").value = "";
   } catch (exc) {
     if (exc.status === 401) return;
