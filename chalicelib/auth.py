@@ -60,8 +60,9 @@ ACTIONS: Mapping[str, frozenset[str]] = {
 }
 
 HEADER = "Authorization"
+# The scheme name is case-insensitive (RFC 9110).
 _BEARER = re.compile(
-    r"^(?:Bearer\s+)?([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$"
+    r"^(?:Bearer\s+)?([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$", re.IGNORECASE
 )
 _MAX_TOKEN = 8192
 
@@ -161,9 +162,18 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise _invalid() from exc
 
-        if not isinstance(claims["exp"], int) or claims["exp"] + self._leeway <= (
-            self._clock()
+        now = self._clock()
+        for name in ("exp", "iat", "nbf"):
+            if name in claims and (
+                not isinstance(claims[name], int) or isinstance(claims[name], bool)
+            ):
+                raise _invalid()
+        # Issued or valid only in the future: not a token Cognito gave out.
+        if claims.get("iat", 0) > now + self._leeway or (
+            claims.get("nbf", 0) > now + self._leeway
         ):
+            raise _invalid()
+        if claims["exp"] + self._leeway <= now:
             raise Unauthenticated(
                 "Your sign-in has expired; sign in again.",
                 field=HEADER,

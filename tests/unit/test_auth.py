@@ -85,6 +85,9 @@ def test_a_valid_access_token_names_the_member_and_groups():
         ),
         ({"token_use": None}, "TOKEN_INVALID"),
         ({"cognito:groups": "office-admin"}, "TOKEN_INVALID"),
+        ({"exp": str(NOW + 3600)}, "TOKEN_INVALID"),
+        ({"iat": NOW + 3600}, "TOKEN_INVALID"),
+        ({"nbf": NOW + 3600}, "TOKEN_INVALID"),
     ],
 )
 def test_claims_that_do_not_hold_are_refused(changes, code):
@@ -131,6 +134,7 @@ def test_bearer_and_bare_tokens_are_read():
     raw = token()
 
     assert bearer_token({"authorization": f"Bearer {raw}"}) == raw
+    assert bearer_token({"Authorization": f"bearer {raw}"}) == raw
     assert bearer_token({"Authorization": raw}) == raw
 
 

@@ -133,9 +133,36 @@ export function updateStaffBar() {
   if (signedIn && actor()) setText(who, "staff.signed_in_as", { actor: actor() });
 }
 
+/**
+ * Cognito GlobalSignOut for the current token: it ends the member's refresh
+ * tokens everywhere. Best effort: the page signs out locally whatever the
+ * answer. The API checks tokens itself, so an access token already issued
+ * stays valid until it expires (15 minutes, see infra/README.md).
+ */
+async function endSession(access) {
+  try {
+    const { cognito_url: url } = await config();
+    if (!url || !access) return;
+    await fetch(url, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "AWSCognitoIdentityProviderService.GlobalSignOut",
+      },
+      body: JSON.stringify({ AccessToken: access }),
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch {
+    // Offline or refused: the local sign-out below still happens.
+  }
+}
+
 function staffBar() {
-  byId("sign-out").addEventListener("click", () => {
+  byId("sign-out").addEventListener("click", async () => {
+    const access = token();
     signOut(false);
+    await endSession(access);
     location.assign("index.html");
   });
   updateStaffBar();
