@@ -10,6 +10,7 @@ PynamoDB's too; without it, the caller's own AWS credentials and region.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -84,8 +85,10 @@ def connect(stage: str, endpoint_url: str | None) -> Target:
 def operator_actor(target: Target) -> str:
     """``pbctl:<who>`` for the audit log: the AWS principal, never an email.
 
-    An assumed role's session name is often an email address; it is dropped
-    and the role kept. Locally, the operating system user.
+    An assumed role's session name (or an IAM user name) is often an email
+    address: it is replaced by a short hash of itself, so that each person
+    stays distinct in the log without their address being stored. Locally,
+    the operating system user.
     """
     if target.endpoint_url is not None:
         return f"pbctl:{getpass.getuser()}"
@@ -93,6 +96,8 @@ def operator_actor(target: Target) -> str:
         arn = target.client("sts").get_caller_identity()["Arn"]
     except (ClientError, BotoCoreError) as exc:
         raise TargetError(f"cannot tell who you are: {exc}") from exc
-    if "@" in arn:
-        arn = arn.rsplit("/", 1)[0]
+    head, _, name = arn.rpartition("/")
+    if "@" in name:
+        digest = hashlib.sha256(name.casefold().encode()).hexdigest()[:12]
+        arn = f"{head}/sha256-{digest}"
     return f"pbctl:{arn}"

@@ -172,6 +172,20 @@ def run_export(args: argparse.Namespace) -> int:
                 code="RESULTS_NOT_PUBLIC",
             )
         result_hash = published_hash(services.results, cycle.cycle_id)
+        files = {
+            name: services.results.get(cycle.cycle_id, name) for name in RESULT_FILES
+        }
+    except (PBError, TargetError) as exc:
+        return _fail("export", exc)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, body in files.items():
+            (out / name).write_bytes(body)
+    except OSError as exc:
+        print(f"pbctl export: cannot write {out}: {exc}", file=sys.stderr)
+        return 1
+    # Recorded once the files exist: an export that wrote nothing is no export.
+    try:
         services.store.append_audit(
             cycle.cycle_id,
             now=services.clock(),
@@ -179,14 +193,8 @@ def run_export(args: argparse.Namespace) -> int:
             action="results_exported",
             after={"result_hash": result_hash or ""},
         )
-        files = {
-            name: services.results.get(cycle.cycle_id, name) for name in RESULT_FILES
-        }
     except (PBError, TargetError) as exc:
         return _fail("export", exc)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, body in files.items():
-        (out / name).write_bytes(body)
     print(
         json.dumps(
             {
