@@ -135,6 +135,8 @@ function buildCatalogs() {
 
 function buildPages(map, deps, fonts) {
   const partial = (name) => fs.readFileSync(path.join(SRC, "partials", `${name}.html`), "utf8");
+  // Every page's shared <head> lines (charset, CSP, viewport, icons, styles).
+  const head = partial("head").trim();
   const header = partial("header");
   const footer = partial("footer");
   const csp = fs.readFileSync(path.join(SRC, "csp.txt"), "utf8").trim();
@@ -156,6 +158,7 @@ function buildPages(map, deps, fonts) {
     const page = /data-page="([\w-]+)"/.exec(html)?.[1];
     if (!page) throw new Error(`${file}: <body> needs data-page`);
     html = html
+      .replace("<!--#head-->", head)
       .replace("<!--#csp-->", `<meta http-equiv="Content-Security-Policy" content="${csp}">`)
       .replace("<!--#header-->", header)
       .replace("<!--#staffheader-->", staffHeader)
