@@ -118,7 +118,8 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 # The moto server ------------------------------------------------------------
 
 
-def _is_loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
+    """True for ``localhost`` and any loopback address (127.0.0.0/8, ::1)."""
     if host is None:
         return False
     if host == "localhost":
@@ -172,7 +173,7 @@ def start_moto_server(port: int, host: str = "127.0.0.1") -> MotoServer:
     ``MotoServer``. Raises ``LocalStackError`` if ``host`` is not a loopback
     address (moto's own default, 0.0.0.0, would expose it).
     """
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise LocalStackError(f"moto only binds to loopback, not {host!r}")
 
     motoshim.install()
@@ -197,7 +198,7 @@ def _moto_mock_active() -> bool:
 def _local_endpoint(client: Any) -> str | None:
     """Return the client's loopback endpoint, None under mock_aws, else raise."""
     endpoint = client.meta.endpoint_url
-    if _is_loopback(urlsplit(endpoint).hostname):
+    if is_loopback(urlsplit(endpoint).hostname):
         return endpoint
     if _moto_mock_active():
         return None

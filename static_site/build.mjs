@@ -137,10 +137,13 @@ function buildPages(map, deps, fonts) {
   const partial = (name) => fs.readFileSync(path.join(SRC, "partials", `${name}.html`), "utf8");
   // Every page's shared <head> lines (charset, CSP, viewport, icons, styles).
   const head = partial("head").trim();
-  const header = partial("header");
+  // The skip link, the opening of <header> and the official banner: shared by
+  // the public and the staff header, which go on from there.
+  const headerTop = partial("header-top").trim();
+  const header = partial("header").replace("<!--#header-top-->", headerTop);
   const footer = partial("footer");
   const csp = fs.readFileSync(path.join(SRC, "csp.txt"), "utf8").trim();
-  const staffHeader = partial("staff-header");
+  const staffHeader = partial("staff-header").replace("<!--#header-top-->", headerTop);
   const pages = [];
   // Public pages at the top level; the staff console under staff/, whose
   // references to built files climb one folder ("../assets/...").

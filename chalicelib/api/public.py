@@ -9,11 +9,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 
-from chalice import Blueprint, CORSConfig
+from chalice import Blueprint
 
-from chalicelib.api.responses import error, internal_error, json_body, ok
+from chalicelib.api.responses import error, internal_error, json_body, ok, site_cors
 from chalicelib.cycle import Phase, ballot_document, calendar_to_dict
 from chalicelib.errors import NotFound, PBError, PhaseClosed
 from chalicelib.observability import count
@@ -25,16 +24,10 @@ logger = logging.getLogger(__name__)
 public = Blueprint(__name__)
 
 
-def _cors() -> CORSConfig | bool:
-    """CORS for the stage's site origin only (``PB_SITE_ORIGIN``), else none."""
-    origin = os.environ.get("PB_SITE_ORIGIN", "")
-    if not origin:
-        return False
-    return CORSConfig(
-        allow_origin=origin,
+def _cors():
+    return site_cors(
         allow_headers=["Content-Type", "Idempotency-Key"],
         expose_headers=["Idempotent-Replayed", "X-Request-Id", "Retry-After"],
-        max_age=600,
     )
 
 

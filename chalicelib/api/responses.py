@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
-from chalice import Response
+from chalice import CORSConfig, Response
 
 from chalicelib.errors import InvalidInput, PBError, Unavailable
 
@@ -19,6 +20,23 @@ logger = logging.getLogger(__name__)
 
 JSON = {"Content-Type": "application/json"}
 _MAX_BODY = 16 * 1024
+
+
+def site_cors(*, allow_headers: list[str], expose_headers: list[str]):
+    """CORS for the stage's site origin only (``PB_SITE_ORIGIN``), else none.
+
+    Read once, when a blueprint's routes are declared; the origin is stage
+    configuration, not an AWS resource.
+    """
+    origin = os.environ.get("PB_SITE_ORIGIN", "")
+    if not origin:
+        return False
+    return CORSConfig(
+        allow_origin=origin,
+        allow_headers=allow_headers,
+        expose_headers=expose_headers,
+        max_age=600,
+    )
 
 
 def ok(body: object, status: int = 200, headers: dict | None = None) -> Response:

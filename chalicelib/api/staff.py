@@ -26,9 +26,9 @@ import logging
 import os
 import re
 
-from chalice import Blueprint, CognitoUserPoolAuthorizer, CORSConfig, Response
+from chalice import Blueprint, CognitoUserPoolAuthorizer, Response
 
-from chalicelib.api.responses import error, internal_error, json_body, ok
+from chalicelib.api.responses import error, internal_error, json_body, ok, site_cors
 from chalicelib.auditcsv import audit_csv
 from chalicelib.auth import ACTIONS, StaffIdentity, authorize, bearer_token
 from chalicelib.cycle import format_time
@@ -73,15 +73,10 @@ def _authorizer() -> CognitoUserPoolAuthorizer | None:
     )
 
 
-def _cors() -> CORSConfig | bool:
-    origin = os.environ.get("PB_SITE_ORIGIN", "")
-    if not origin:
-        return False
-    return CORSConfig(
-        allow_origin=origin,
+def _cors():
+    return site_cors(
         allow_headers=["Content-Type", "Authorization"],
         expose_headers=["X-Request-Id", "Retry-After", "Content-Disposition"],
-        max_age=600,
     )
 
 
