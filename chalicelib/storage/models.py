@@ -1,4 +1,4 @@
-"""PynamoDB models of the five tables that ``infra/template.yaml`` creates.
+"""PynamoDB models of the six tables that ``infra/template.yaml`` creates.
 
 Table names are not known at import time: :func:`bind` sets them from the
 stage's :class:`~chalicelib.settings.Settings` on first use, so moto (or the
@@ -17,6 +17,11 @@ What each table holds, and what it must never hold:
 - ``idempotency``: what a retried submission is checked against (a hash of
   its choices), expiring by TTL at a whole day. No voter key, no receipt:
   the receipt is derived again from the client's key, which is not stored.
+- ``verification``: how residents prove who they are before voting, one
+  item per key prefix: ``otp#`` one-time-code challenges, ``code#`` access
+  codes and ``batch#`` their printed batches, ``rate#`` per-hour counters of
+  the rate limits. Only keyed HMACs of contacts and codes, never the raw
+  values; challenges and counters expire by TTL. No ballot id.
 - ``audit``: append-only record of phase changes, staff actions and refused
   staff requests. Entries of no particular cycle go under ``@staff``.
 """
@@ -26,6 +31,7 @@ from __future__ import annotations
 import os
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
     ListAttribute,
     NumberAttribute,
@@ -93,6 +99,28 @@ class IdempotencyModel(Model):
     expires_at = NumberAttribute()
 
 
+class VerificationModel(Model):
+    """One item of the verification table; which attributes it uses depends
+    on the prefix of ``pk`` (see the module docstring)."""
+
+    class Meta:
+        table_name = "unbound-verification"
+
+    pk = UnicodeAttribute(hash_key=True)
+    cycle_id = UnicodeAttribute(null=True)
+    #: otp#: the HMAC voter key the code proves; code#: the batch it came in.
+    subject = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute(null=True)
+    secret_hash = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(null=True)
+    count = NumberAttribute(null=True)
+    site = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    used = BooleanAttribute(null=True)
+    created_on = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
 class AuditModel(Model):
     class Meta:
         table_name = "unbound-audit"
@@ -107,7 +135,14 @@ class AuditModel(Model):
     after = JSONAttribute(null=True)
 
 
-MODELS = (CycleModel, VoterMarkModel, BallotModel, IdempotencyModel, AuditModel)
+MODELS = (
+    CycleModel,
+    VoterMarkModel,
+    BallotModel,
+    IdempotencyModel,
+    VerificationModel,
+    AuditModel,
+)
 
 
 def bind(settings: Settings) -> None:
@@ -117,6 +152,7 @@ def bind(settings: Settings) -> None:
         VoterMarkModel: settings.voter_marks_table,
         BallotModel: settings.ballots_table,
         IdempotencyModel: settings.idempotency_table,
+        VerificationModel: settings.verification_table,
         AuditModel: settings.audit_table,
     }
     region = os.environ.get("AWS_REGION") or os.environ.get(

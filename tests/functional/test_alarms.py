@@ -26,6 +26,7 @@ TABLES = (
     "VoterMarksTable",
     "BallotsTable",
     "IdempotencyTable",
+    "VerificationTable",
     "AuditTable",
 )
 

@@ -41,6 +41,7 @@ TABLES = {
     "BallotsTable": ("ballots", [("cycle_id", "HASH"), ("ballot_id", "RANGE")]),
     "IdempotencyTable": ("idempotency", [("idempotency_id", "HASH")]),
     "AuditTable": ("audit", [("cycle_id", "HASH"), ("entry_id", "RANGE")]),
+    "VerificationTable": ("verification", [("pk", "HASH")]),
 }
 BUCKETS = ("SiteBucket", "ResultsBucket")
 OUTPUTS = {
@@ -163,7 +164,9 @@ def test_table_is_retained_and_named_by_stage(template: dict, logical_id: str) -
     assert resource["Properties"]["TableName"] == {"Fn::Sub": f"pb-${{Stage}}-{suffix}"}
 
 
-def test_only_idempotency_expires(stack: dict[str, str], template: dict) -> None:
+def test_only_idempotency_and_verification_expire(
+    stack: dict[str, str], template: dict
+) -> None:
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
 
     # moto's CloudFormation ignores TimeToLiveSpecification: check the template.
@@ -178,6 +181,7 @@ def test_only_idempotency_expires(stack: dict[str, str], template: dict) -> None
         "VoterMarksTable": None,
         "BallotsTable": None,
         "IdempotencyTable": {"AttributeName": "expires_at", "Enabled": True},
+        "VerificationTable": {"AttributeName": "expires_at", "Enabled": True},
         "AuditTable": None,
     }
     reported = dynamodb.describe_time_to_live(TableName="pb-dev-idempotency")
@@ -267,6 +271,7 @@ def test_prod_stack_names_carry_the_stage(aws: None) -> None:
         "PB_BALLOTS_TABLE": "pb-prod-ballots",
         "PB_IDEMPOTENCY_TABLE": "pb-prod-idempotency",
         "PB_AUDIT_TABLE": "pb-prod-audit",
+        "PB_VERIFICATION_TABLE": "pb-prod-verification",
         "PB_SITE_BUCKET": outputs["SiteBucketName"],
         "PB_RESULTS_BUCKET": outputs["ResultsBucketName"],
         "PB_VOTER_KEY_SECRET_ARN": outputs["VoterKeySecretArn"],
