@@ -327,12 +327,18 @@ def edit_calendar(
 def dashboard(store, cycle_id: str, *, now: datetime) -> dict:
     """Phase, deadlines and turnout so far of ``cycle_id``.
 
-    Turnout counts voter marks by channel and by neighbourhood (``none`` for
-    marks without one). It never holds a count per proposal: those exist only
-    in the published result, after the tally.
+    Each deadline carries ``opened``, when the phase actually opened (from
+    the audit log; ``None`` until it has), beside its planned ``start``.
+    ``phase_started`` says the same of the current phase, with ``early``
+    true when it opened before its planned start (staff closed the phase
+    before it early, say). Times are UTC; ``timezone`` is the cycle's zone,
+    for display. Turnout counts voter marks by channel and by neighbourhood
+    (``none`` for marks without one). It never holds a count per proposal:
+    those exist only in the published result, after the tally.
     """
     cycle = store.get_cycle(cycle_id)
     marks = store.turnout(cycle_id)
+    openings = store.phase_openings(cycle_id)
     reached = (Phase.SCHEDULED, *PHASES).index(cycle.phase)
     deadlines = []
     for index, phase in enumerate(PHASES, start=1):
@@ -340,23 +346,36 @@ def dashboard(store, cycle_id: str, *, now: datetime) -> dict:
         status = (
             "current" if index == reached else "past" if index < reached else "upcoming"
         )
+        opened = openings.get(phase) if index <= reached else None
         deadlines.append(
             {
                 "phase": phase.value,
                 "start": format_time(window.start),
                 "end": format_time(window.end),
                 "status": status,
+                "opened": format_time(opened) if opened else None,
             }
         )
     following = next_phase(cycle.phase)
     window = cycle.window()
+    started = None
+    if window and cycle.phase in openings:
+        at = openings[cycle.phase]
+        started = {
+            "at": format_time(at),
+            "planned": format_time(window.start),
+            # In whole seconds, as times are stored and shown.
+            "early": at.replace(microsecond=0) < window.start.replace(microsecond=0),
+        }
     return {
         "cycle_id": cycle.cycle_id,
         "name": cycle.name,
+        "timezone": cycle.timezone,
         "phase": cycle.phase.value,
         "version": cycle.version,
         "as_of": format_time(now),
         "phase_ends": format_time(window.end) if window else None,
+        "phase_started": started,
         "next_phase": following.value if following else None,
         "deadlines": deadlines,
         "turnout": {

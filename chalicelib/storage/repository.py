@@ -41,6 +41,7 @@ from chalicelib.cycle import (
     cycle_from_dict,
     cycle_to_dict,
     format_time,
+    parse_time,
 )
 from chalicelib.errors import (
     AlreadyVoted,
@@ -454,6 +455,30 @@ class Store:
             }
             for e in _audit_query(cycle_id)
         ]
+
+    def phase_openings(self, cycle_id: str) -> dict[Phase, datetime]:
+        """When each phase of ``cycle_id`` actually opened, from its audit log.
+
+        Every phase change, by staff or the phase clock, is audited as
+        ``phase_changed`` with the phase entered; the latest entry into a
+        phase wins. Phases never entered are absent.
+        """
+        # Known limit: DynamoDB applies the filter after reading, so this
+        # still reads the whole audit partition of the cycle (refusals and
+        # exports included): fine for thousands of entries, not millions.
+        opened: dict[Phase, datetime] = {}
+        try:
+            for entry in AuditModel.query(
+                cycle_id,
+                consistent_read=True,
+                filter_condition=AuditModel.action == "phase_changed",
+            ):
+                phase = (entry.after or {}).get("phase")
+                if phase in Phase._value2member_map_:
+                    opened[Phase(phase)] = parse_time(entry.at, field="at")
+        except QueryError as exc:
+            raise _translate(exc) from exc
+        return opened
 
     # -- plumbing -------------------------------------------------------
 

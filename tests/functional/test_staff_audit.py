@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import uuid
@@ -11,6 +12,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.cycle import Phase, format_time
 from tests.functional.conftest import (
     assert_refused,
     ledger,
@@ -184,3 +186,45 @@ def test_the_dashboard_counts_only_its_cycle(client, staff_services, staff_stack
         "by_channel": {},
         "by_neighbourhood": {},
     }
+
+
+def test_the_dashboard_says_when_a_phase_opened_early(
+    client, staff_services, staff_stack
+):
+    # GIVEN a cycle the phase clock opened for voting, on its calendar
+    now = staff_services.clock()
+    store = staff_services.store
+    cycle = small_cycle(now, cycle_id="early")
+    cycle = dataclasses.replace(cycle, timezone="America/Los_Angeles")
+    open_voting(store, cycle, now)
+    token = staff_stack.token("staffer")
+    before = staff_call(client, "GET", "/staff/cycles/early/dashboard", token)
+    started = before.json_body["phase_started"]
+    version = before.json_body["version"]
+    assert started["planned"] == format_time(cycle.calendar[Phase.VOTING].start)
+    assert started["early"] is False
+
+    # WHEN staff close voting an hour before its calendar end
+    answer = staff_call(
+        client,
+        "POST",
+        "/staff/cycles/early/phase",
+        token,
+        {"action": "close", "phase": "voting", "reason": "early", "version": version},
+    )
+    assert answer.status_code == 200, answer.json_body
+    closed_at = answer.json_body["transition"]["at"]
+
+    # THEN the dashboard says the tally opened then, before its planned start
+    body = staff_call(client, "GET", "/staff/cycles/early/dashboard", token).json_body
+    assert body["phase"] == "tally"
+    assert body["timezone"] == "America/Los_Angeles"
+    assert body["phase_started"] == {
+        "at": closed_at,
+        "planned": format_time(cycle.calendar[Phase.TALLY].start),
+        "early": True,
+    }
+    opened = {d["phase"]: d["opened"] for d in body["deadlines"]}
+    assert opened["tally"] == closed_at
+    assert opened["voting"] == started["at"]
+    assert opened["results"] is None and opened["implementation"] is None

@@ -233,3 +233,35 @@ export function dateTime(iso, timeZone = "America/New_York") {
     : { ...day, timeStyle: "short", timeZone };
   return new Intl.DateTimeFormat(formatLocale, options).format(new Date(iso));
 }
+
+/**
+ * A date and time that names its zone, e.g. "Mar 1, 2026, 5:00 PM EST":
+ * the staff console's times, which staff must never have to guess. The
+ * zone's short name comes from Intl ("EST", or an offset such as "GMT-5"
+ * where the language has no abbreviation).
+ */
+export function zonedDateTime(iso, timeZone = "America/New_York") {
+  const day = NUMERIC_DATES.has(current)
+    ? NUMERIC_DATE
+    : { year: "numeric", month: "short", day: "numeric" };
+  return new Intl.DateTimeFormat(formatLocale, {
+    ...day,
+    hour: "numeric",
+    minute: "2-digit",
+    timeZone,
+    timeZoneName: "short",
+  }).format(new Date(iso));
+}
+
+/** A zone's name in the current language, e.g. "Eastern Time", else its id. */
+export function zoneName(timeZone) {
+  try {
+    const parts = new Intl.DateTimeFormat(formatLocale, {
+      timeZone,
+      timeZoneName: "longGeneric",
+    }).formatToParts(new Date());
+    return parts.find((part) => part.type === "timeZoneName")?.value || timeZone;
+  } catch {
+    return timeZone;
+  }
+}

@@ -1,4 +1,5 @@
-// What the staff console's pages share: the Cognito sign-in, the access
+// What the staff console's pages share: the Cognito sign-in (and the
+// challenges it may answer with: a new password, an MFA code), the access
 // token (sessionStorage only, gone with the tab, on sign-out and on any 401),
 // staff API calls with the bearer token, and the page frame.
 
@@ -44,39 +45,116 @@ export function takeExpired() {
   return was;
 }
 
-/**
- * Cognito InitiateAuth (USER_PASSWORD_AUTH) against config.json's
- * cognito_url and client_id; keeps the access token. Throws ApiError with
- * code SIGN_IN_REFUSED, SIGN_IN_CHALLENGE or NETWORK.
- */
-export async function signIn(username, password) {
-  const { cognito_url: url, client_id: clientId } = await config();
-  if (!url || !clientId) throw new ApiError(0, { code: "NO_CONFIG" });
+/** The challenges the console answers; any other is SIGN_IN_CHALLENGE. */
+export const CHALLENGES = new Set(["NEW_PASSWORD_REQUIRED", "SOFTWARE_TOKEN_MFA", "SMS_MFA"]);
+
+/** Cognito's error types (`__type`, maybe prefixed) -> the console's codes. */
+const COGNITO_ERRORS = {
+  NotAuthorizedException: "SIGN_IN_REFUSED",
+  UserNotFoundException: "SIGN_IN_REFUSED",
+  InvalidPasswordException: "NEW_PASSWORD_REFUSED",
+  CodeMismatchException: "MFA_CODE_WRONG",
+  ExpiredCodeException: "MFA_CODE_WRONG",
+  TooManyRequestsException: "TRY_AGAIN",
+  LimitExceededException: "TRY_AGAIN",
+};
+
+/** One call to the pool's JSON API (`target` is the operation's name). */
+async function cognito(target, body) {
+  const { cognito_url: url } = await config();
+  if (!url) throw new ApiError(0, { code: "NO_CONFIG" });
   let answer;
   try {
     answer = await fetch(url, {
       method: "POST",
       headers: {
         "Content-Type": "application/x-amz-json-1.1",
-        "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+        "X-Amz-Target": `AWSCognitoIdentityProviderService.${target}`,
       },
-      body: JSON.stringify({
-        AuthFlow: "USER_PASSWORD_AUTH",
-        ClientId: clientId,
-        AuthParameters: { USERNAME: username, PASSWORD: password },
-      }),
+      body: JSON.stringify(body),
       cache: "no-store",
       credentials: "omit",
     });
   } catch {
     throw new ApiError(0);
   }
-  const body = await answer.json().catch(() => ({}));
-  if (!answer.ok) throw new ApiError(answer.status, { code: "SIGN_IN_REFUSED" });
-  const access = body.AuthenticationResult?.AccessToken;
-  if (!access) throw new ApiError(answer.status, { code: "SIGN_IN_CHALLENGE" });
-  storage()?.setItem(TOKEN_KEY, access);
-  return access;
+  const reply = await answer.json().catch(() => ({}));
+  if (!answer.ok) {
+    const type = String(reply.__type || "").split("#").pop();
+    throw new ApiError(answer.status, { code: COGNITO_ERRORS[type] || "SIGN_IN_REFUSED" });
+  }
+  return reply;
+}
+
+/**
+ * What a sign-in step answered: `{signedIn: true}` once the access token is
+ * kept, else `{challenge, session, username}` for the next step. A challenge
+ * the console cannot answer throws ApiError SIGN_IN_CHALLENGE.
+ */
+function nextStep(reply, username) {
+  const access = reply.AuthenticationResult?.AccessToken;
+  if (access) {
+    storage()?.setItem(TOKEN_KEY, access);
+    return { signedIn: true };
+  }
+  const challenge = reply.ChallengeName;
+  const parameters = reply.ChallengeParameters || {};
+  if (!CHALLENGES.has(challenge) || !reply.Session) {
+    throw new ApiError(200, { code: "SIGN_IN_CHALLENGE" });
+  }
+  // Known limit: a pool that requires attributes at the first sign-in
+  // (requiredAttributes, e.g. a name) would need fields for them here; the
+  // staff pool of infra/template.yaml requires none.
+  if (challenge === "NEW_PASSWORD_REQUIRED" && requiredAttributes(parameters).length) {
+    throw new ApiError(200, { code: "SIGN_IN_CHALLENGE" });
+  }
+  const who = parameters.USER_ID_FOR_SRP || parameters.USERNAME || username;
+  return { challenge, session: reply.Session, username: who };
+}
+
+function requiredAttributes(parameters) {
+  try {
+    return JSON.parse(parameters.requiredAttributes || "[]");
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Cognito InitiateAuth (USER_PASSWORD_AUTH) against config.json's
+ * cognito_url and client_id. Resolves to a step (see nextStep); throws
+ * ApiError SIGN_IN_REFUSED, SIGN_IN_CHALLENGE, TRY_AGAIN or NETWORK.
+ */
+export async function signIn(username, password) {
+  const { client_id: clientId } = await config();
+  if (!clientId) throw new ApiError(0, { code: "NO_CONFIG" });
+  const reply = await cognito("InitiateAuth", {
+    AuthFlow: "USER_PASSWORD_AUTH",
+    ClientId: clientId,
+    AuthParameters: { USERNAME: username, PASSWORD: password },
+  });
+  return nextStep(reply, username);
+}
+
+/**
+ * RespondToAuthChallenge for a step signIn (or an earlier answer) gave:
+ * `answer` is the new password for NEW_PASSWORD_REQUIRED, the code for the
+ * MFA challenges. Resolves to the next step; throws ApiError
+ * NEW_PASSWORD_REFUSED, MFA_CODE_WRONG, SIGN_IN_REFUSED (the session has
+ * expired: start again), SIGN_IN_CHALLENGE, TRY_AGAIN or NETWORK.
+ */
+export async function answerChallenge(step, answer) {
+  const { client_id: clientId } = await config();
+  const responses = { USERNAME: step.username };
+  if (step.challenge === "NEW_PASSWORD_REQUIRED") responses.NEW_PASSWORD = answer;
+  else responses[`${step.challenge}_CODE`] = answer;
+  const reply = await cognito("RespondToAuthChallenge", {
+    ChallengeName: step.challenge,
+    ClientId: clientId,
+    Session: step.session,
+    ChallengeResponses: responses,
+  });
+  return nextStep(reply, step.username);
 }
 
 /** A staff API call with the token; a 401 signs out and goes to sign-in. */
@@ -140,19 +218,9 @@ export function updateStaffBar() {
  * stays valid until it expires (15 minutes, see infra/README.md).
  */
 async function endSession(access) {
+  if (!access) return;
   try {
-    const { cognito_url: url } = await config();
-    if (!url || !access) return;
-    await fetch(url, {
-      method: "POST",
-      headers: {
-        "Content-Type": "application/x-amz-json-1.1",
-        "X-Amz-Target": "AWSCognitoIdentityProviderService.GlobalSignOut",
-      },
-      body: JSON.stringify({ AccessToken: access }),
-      cache: "no-store",
-      credentials: "omit",
-    });
+    await cognito("GlobalSignOut", { AccessToken: access });
   } catch {
     // Offline or refused: the local sign-out below still happens.
   }

@@ -1,10 +1,11 @@
 // The cycle dashboard: phase, calendar and deadlines, turnout by channel and
 // neighbourhood (never a count per proposal: the API holds none), the phase
-// controls with a confirmation step, and the audit log.
+// controls with a confirmation step, and the audit log. Every time shown
+// names the cycle's time zone; every refusal is a sentence (staff-errors.js).
 
 import { getCycle } from "./api.js";
 import { byId, el, focusOn, show } from "./dom.js";
-import { dateTime, number, setText, t } from "./i18n.js";
+import { number, setText, t, zonedDateTime, zoneName } from "./i18n.js";
 import {
   rememberActor,
   staffCall,
@@ -14,16 +15,9 @@ import {
   toSignIn,
   updateStaffBar,
 } from "./staff-common.js";
+import { describeRefusal } from "./staff-errors.js";
 import { done, failed, loading } from "./status.js";
 
-/** Plain words for the codes the phase and audit routes answer. */
-const STAFF_ERRORS = {
-  STALE_VERSION: "staff.error_stale",
-  ILLEGAL_TRANSITION: "staff.error_illegal",
-  PHASE_NOT_OPEN: "staff.error_stale",
-  NOT_PERMITTED: "staff.error_not_permitted",
-  NETWORK: "common.unreachable",
-};
 const AUDIT_ACTIONS = new Set([
   "cycle_created",
   "phase_changed",
@@ -32,7 +26,6 @@ const AUDIT_ACTIONS = new Set([
   "refused",
 ]);
 
-let cycle = null; // GET /cycle
 let me = null; // GET /staff/me
 let board = null; // GET /staff/cycles/{id}/dashboard
 let error = null;
@@ -45,18 +38,18 @@ const phaseName = (phase) => t(`phase.${phase}`);
 /** ?cycle=ID shows another cycle than the one the public site shows. */
 const wanted = new URLSearchParams(location.search).get("cycle");
 const CYCLE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-const zone = () =>
-  (cycle && cycle.cycle_id === board?.cycle_id && cycle.timezone) || "America/New_York";
+/** The cycle's own zone (the dashboard names it), Boston's until it loads. */
+const zone = () => board?.timezone || "America/New_York";
+const when = (iso) => zonedDateTime(iso, zone());
+/** What a ?cycle= id that no cycle has is told, without asking the API. */
+const NO_SUCH_CYCLE = { status: 404, code: "NOT_FOUND", field: "cycle_id" };
 
 async function load() {
   loading();
   try {
-    cycle = await getCycle().catch((exc) => {
-      if (wanted) return null; // a named cycle needs no current one
-      throw exc;
-    });
-    const cycleId = wanted && CYCLE_ID.test(wanted) ? wanted : cycle?.cycle_id;
-    const id = encodeURIComponent(cycleId);
+    if (wanted !== null && !CYCLE_ID.test(wanted)) throw NO_SUCH_CYCLE;
+    // A named cycle needs no current one (GET /cycle).
+    const id = encodeURIComponent(wanted ?? (await getCycle()).cycle_id);
     [me, board] = await Promise.all([
       me || staffCall("/staff/me").then((r) => r.body),
       staffCall(`/staff/cycles/${id}/dashboard`).then((r) => r.body),
@@ -70,10 +63,9 @@ async function load() {
   render();
 }
 
+/** A refusal in words; "cycle not found" names the cycle asked for. */
 function errorText(node, exc) {
-  const key = STAFF_ERRORS[exc.code] || null;
-  if (key) return setText(node, key);
-  return setText(node, "staff.error_other", { code: exc.code });
+  return describeRefusal(node, exc, { cycle: wanted ?? board?.cycle_id ?? "" });
 }
 
 function alertBox(kind, fill) {
@@ -89,9 +81,13 @@ function alertBox(kind, fill) {
 function render() {
   if (error) {
     show(byId("dashboard"), false);
-    if (error.status === 403) {
+    // No current cycle at all is the public site's case, worded as there.
+    const noCurrent = error.code === "NOT_FOUND" && wanted === null && !board;
+    if (error.status === 401) return; // staffCall is on its way to the sign-in page
+    if (error.status >= 400 && error.status < 500 && !noCurrent) {
       const region = byId("page-status");
-      region.replaceChildren(alertBox("warning", (p) => errorText(p, error)));
+      const kind = error.status === 404 ? "error" : "warning";
+      region.replaceChildren(alertBox(kind, (p) => errorText(p, error)));
       show(region);
       return;
     }
@@ -102,9 +98,20 @@ function render() {
   byId("cycle-name").textContent = board.name || board.cycle_id;
   setText(byId("current-phase"), "staff.phase_now", { phase: phaseName(board.phase) });
   byId("phase-ends").textContent = board.phase_ends
-    ? t("staff.phase_ends", { time: dateTime(board.phase_ends, zone()) })
+    ? t("staff.phase_ends", { time: when(board.phase_ends) })
     : "";
-  setText(byId("as-of"), "staff.as_of", { time: dateTime(board.as_of, zone()) });
+  const started = board.phase_started;
+  const early = byId("phase-started");
+  show(early, Boolean(started?.early));
+  if (started?.early) {
+    setText(early, "staff.phase_started_early", {
+      phase: phaseName(board.phase),
+      time: when(started.at),
+      planned: when(started.planned),
+    });
+  }
+  setText(byId("as-of"), "staff.as_of", { time: when(board.as_of) });
+  setText(byId("times-in"), "staff.times_in", { zone: zoneName(zone()), id: zone() });
   renderTurnout();
   renderCalendar();
   renderPhaseControls();
@@ -150,11 +157,12 @@ function renderCalendar() {
     if (current) {
       heading.append(" ", el("span", { className: "usa-tag pb-phase__tag", text: t("phase.current") }));
     }
-    const dates = t("home.phase_dates", {
-      start: dateTime(step.start, zone()),
-      end: dateTime(step.end, zone()),
-    });
+    const dates = t("home.phase_dates", { start: when(step.start), end: when(step.end) });
     item.append(heading, el("p", { text: dates }));
+    if (step.opened && Date.parse(step.opened) < Date.parse(step.start)) {
+      const opened = t("staff.calendar_opened_early", { time: when(step.opened) });
+      item.append(el("p", { className: "pb-opened-early", text: opened }));
+    }
     list.append(item);
   }
 }
@@ -163,6 +171,20 @@ function renderCalendar() {
 function move() {
   if (!board.next_phase) return null;
   return { from: board.phase, to: board.next_phase };
+}
+
+/**
+ * Closing voting with no ballot recorded leaves the count nothing to count,
+ * and voting never opens again: that needs a second, explicit confirmation.
+ * (The count comes from an index that may lag a ballot by a moment, so this
+ * errs on the side of asking.)
+ */
+const closesEmptyVoting = (next) => next.from === "voting" && !(board.turnout?.total > 0);
+
+function markInvalid(input, error, group, invalid) {
+  show(error, invalid);
+  input.toggleAttribute("aria-invalid", invalid);
+  group.classList.toggle("usa-form-group--error", invalid);
 }
 
 function renderPhaseControls() {
@@ -186,6 +208,10 @@ function renderPhaseControls() {
         : params;
     status.append(alertBox(kind, (p) => (key ? setText(p, key, shown) : errorText(p, params))));
   }
+  // A refusal of the reason points at the reason box itself.
+  const reasonRefused = Boolean(notice && !notice[0] && notice[1].field === "reason");
+  byId("reason").toggleAttribute("aria-invalid", reasonRefused);
+  byId("phase-form").classList.toggle("usa-form-group--error", reasonRefused);
 }
 
 function askToConfirm(event) {
@@ -194,9 +220,7 @@ function askToConfirm(event) {
   const next = move();
   if (!next) return;
   const missing = !reason.value.trim();
-  show(byId("reason-error"), missing);
-  reason.toggleAttribute("aria-invalid", missing);
-  byId("phase-form").classList.toggle("usa-form-group--error", missing);
+  markInvalid(reason, byId("reason-error"), byId("phase-form"), missing);
   if (missing) {
     reason.focus();
     return;
@@ -206,6 +230,12 @@ function askToConfirm(event) {
   const dialog = byId("confirm-dialog");
   dialog.dataset.from = next.from;
   dialog.dataset.version = String(board.version);
+  const empty = closesEmptyVoting(next);
+  dialog.dataset.empty = empty ? "1" : "";
+  show(byId("zero-ballots"), empty);
+  const tick = byId("zero-ballots-confirm");
+  tick.checked = false;
+  markInvalid(tick, byId("zero-ballots-error"), byId("zero-ballots-group"), false);
   byId("confirm-button").disabled = false;
   dialog.showModal();
   byId("cancel-button").focus();
@@ -214,6 +244,13 @@ function askToConfirm(event) {
 async function changePhase() {
   const dialog = byId("confirm-dialog");
   if (submitting || !dialog.open) return; // one request per confirmation
+  const tick = byId("zero-ballots-confirm");
+  if (dialog.dataset.empty && !tick.checked) {
+    // The second confirmation: nothing is sent until the box is ticked.
+    markInvalid(tick, byId("zero-ballots-error"), byId("zero-ballots-group"), true);
+    tick.focus();
+    return;
+  }
   const from = dialog.dataset.from;
   const body = {
     action: from === "scheduled" ? "open" : "close",
@@ -356,12 +393,11 @@ function renderAudit() {
   const tbody = byId("audit-table").tBodies[0];
   tbody.replaceChildren();
   for (const entry of audit) {
-    const when = entry.at ? dateTime(entry.at, zone()) : "";
     tbody.append(
       el("tr", {
         attrs: { "data-action": entry.action },
         children: [
-          el("td", { text: when }),
+          el("td", { text: entry.at ? when(entry.at) : "" }),
           el("td", { text: entry.actor }),
           el("td", { text: describeEntry(entry) }),
           el("td", { text: entry.reason }),

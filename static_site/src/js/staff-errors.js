@@ -1,0 +1,82 @@
+// Refusals from the staff API in plain words: a sentence for each code of
+// docs/api.md's staff tables, in the page's language, and the field at
+// fault. A code without a sentence here gets a generic one that names it,
+// so a new code is never shown as a blank or a raw English message.
+
+import { el } from "./dom.js";
+import { setText, t } from "./i18n.js";
+
+/** code -> catalog key; `code/field` entries win over the bare code. */
+const REFUSALS = {
+  "ILLEGAL_TRANSITION/proposals": "staff.error_no_proposals",
+  "ILLEGAL_TRANSITION/result": "staff.error_no_result",
+  ILLEGAL_TRANSITION: "staff.error_illegal",
+  PHASE_NOT_OPEN: "staff.error_phase_not_open",
+  STALE_VERSION: "staff.error_stale",
+  PHASE_STARTED: "staff.error_phase_started",
+  CYCLE_EXISTS: "staff.error_cycle_exists",
+  NOT_FOUND: "staff.error_cycle_not_found",
+  NOT_PERMITTED: "staff.error_not_permitted",
+  FORBIDDEN: "staff.error_not_permitted",
+  ACTION_NOT_DECLARED: "staff.error_action_closed",
+  MISSING_FIELD: "staff.error_missing",
+  INVALID_TYPE: "staff.error_type",
+  UNKNOWN_FIELD: "staff.error_request",
+  INVALID_CHOICE: "staff.error_choice",
+  INVALID_INPUT: "staff.error_input",
+  INVALID_TIME: "staff.error_time",
+  TIME_IN_PAST: "staff.error_time_past",
+  INVALID_LANGUAGE: "staff.error_language",
+  INVALID_TEXT: "staff.error_text",
+  TOO_LONG: "staff.error_too_long",
+  UNSUPPORTED_MEDIA_TYPE: "staff.error_request",
+  MALFORMED_JSON: "staff.error_request",
+  BODY_TOO_LARGE: "staff.error_request",
+  TRY_AGAIN: "error.try_again",
+  INTERNAL_ERROR: "common.unreachable",
+  NETWORK: "common.unreachable",
+  NO_CONFIG: "common.unreachable",
+};
+
+/** Fields with a name in the catalogs; any other is shown as its path. */
+const FIELDS = {
+  reason: "staff.field_reason",
+  version: "staff.field_version",
+  phase: "staff.field_phase",
+  proposals: "staff.field_proposals",
+  result: "staff.field_result",
+  cycle_id: "staff.field_cycle_id",
+};
+
+/** The catalog key for a refusal, or null when its code has no sentence. */
+export function refusalKey(error) {
+  return REFUSALS[`${error.code}/${error.field}`] || REFUSALS[error.code] || null;
+}
+
+/** The field at fault in the page's language (its path when unnamed). */
+export function fieldName(field) {
+  return FIELDS[field] ? t(FIELDS[field]) : field;
+}
+
+/**
+ * Fills `node` with the refusal: its sentence (or the generic one with the
+ * code), then the field at fault when the API named one. `params` fill the
+ * sentence's placeholders (the cycle id of "cycle not found").
+ */
+export function describeRefusal(node, error, params = {}) {
+  node.replaceChildren();
+  const key = refusalKey(error);
+  const sentence = key
+    ? setText(el("span", { className: "pb-refusal__text" }), key, params)
+    : setText(el("span", { className: "pb-refusal__text" }), "staff.error_other", {
+        code: error.code,
+      });
+  node.append(sentence);
+  if (error.field && key !== "staff.error_cycle_not_found") {
+    const where = el("span", { className: "pb-refusal__field" });
+    setText(where, "staff.error_field", { field: fieldName(error.field) });
+    node.append(" ", where);
+  }
+  node.dataset.code = error.code;
+  return node;
+}
