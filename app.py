@@ -13,6 +13,8 @@ from chalicelib.api.staff import staff
 from chalicelib.observability import bind_request
 
 app = Chalice(app_name="pb-api")
+# The printable access-code sheet (POST /staff/.../access-code-batches).
+app.api.binary_types.append("application/pdf")
 app.register_blueprint(public)
 app.register_blueprint(staff)
 

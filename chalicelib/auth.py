@@ -57,6 +57,9 @@ ACTIONS: Mapping[str, frozenset[str]] = {
     "calendar.edit": frozenset({OFFICE_ADMIN, OFFICE_STAFF}),
     "audit.export": frozenset({OFFICE_ADMIN, OVERSIGHT_BOARD}),
     "dashboard.read": frozenset(GROUPS),
+    "access_codes.create": frozenset({OFFICE_ADMIN, OFFICE_STAFF}),
+    "access_codes.read": frozenset({OFFICE_ADMIN, OFFICE_STAFF}),
+    "access_codes.revoke": frozenset({OFFICE_ADMIN}),
 }
 
 HEADER = "Authorization"

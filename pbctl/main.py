@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from pbctl.commands import (
+    accesscodes,
     audit,
     cycle,
     demo,
@@ -29,6 +30,7 @@ COMMANDS = [
     stafftoken,
     deploy,
     ops,
+    accesscodes,
 ]
 
 

@@ -1,4 +1,5 @@
-"""The staff API: cycles, phases, the calendar, the audit log and the dashboard.
+"""The staff API: cycles, phases, the calendar, the audit log, the dashboard
+and the access-code batches.
 
 Every route is declared with :func:`staff_route`, which names its action
 (see :data:`chalicelib.auth.ACTIONS` for the groups of each). A request
@@ -28,14 +29,18 @@ import re
 
 from chalice import Blueprint, CognitoUserPoolAuthorizer, Response
 
+from chalicelib import codebatches
+from chalicelib.accesscodes import display
 from chalicelib.api.responses import error, internal_error, json_body, ok, site_cors
 from chalicelib.auditcsv import audit_csv
 from chalicelib.auth import ACTIONS, StaffIdentity, authorize, bearer_token
+from chalicelib.codesheet import render_sheet
 from chalicelib.cycle import format_time
 from chalicelib.errors import Forbidden, NotFound, PBError
 from chalicelib.observability import count
 from chalicelib.publish import RESULT
 from chalicelib.services import Services, get_services
+from chalicelib.settings import PLACEHOLDER_PREFIX
 from chalicelib.staff import (
     STAFF_AUDIT,
     change_phase,
@@ -317,3 +322,108 @@ def _export(staff_request: StaffRequest, partition: str) -> Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+# -- access codes -------------------------------------------------------------
+
+PDF = "application/pdf"
+
+
+@staff_route(
+    "/staff/cycles/{cycle_id}/access-code-batches",
+    action="access_codes.create",
+    methods=["POST"],
+)
+def create_access_codes(staff_request: StaffRequest, cycle_id: str):
+    """A new batch: the printable sheet with ``Accept: application/pdf``,
+    else JSON with the codes. Either answer is the only copy of the codes."""
+    services = staff_request.services
+    now = services.clock()
+    cycle, batch = codebatches.prepare(
+        services.store, cycle_id, json_body(staff_request.request), now=now
+    )
+    # The sheet is made before the batch is stored: a failure to render
+    # must not leave a stored batch whose codes nobody has.
+    sheet = None
+    if _accepts_pdf(staff_request.request):
+        sheet = render_sheet(cycle, batch, site_url=_site_origin())
+    codebatches.commit(
+        services.store,
+        batch,
+        secret=services.voter_secret(),
+        actor=staff_request.identity.actor,
+        now=now,
+    )
+    count("AccessCodeBatchGenerated")
+    logger.info(
+        "access codes generated",
+        extra={"cycle": cycle_id, "batch": batch.batch_id, "count": batch.count},
+    )
+    if sheet is not None:
+        return Response(
+            body=sheet,
+            status_code=201,
+            headers={
+                "Content-Type": PDF,
+                "Content-Disposition": (
+                    f'attachment; filename="access-codes-{cycle_id}-'
+                    f'{batch.batch_id}.pdf"'
+                ),
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+    summary = services.store.get_access_code_batch(cycle_id, batch.batch_id)
+    return ok(
+        {"batch": summary.to_dict(), "codes": [display(c) for c in batch.codes]},
+        status=201,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@staff_route(
+    "/staff/cycles/{cycle_id}/access-code-batches",
+    action="access_codes.read",
+    methods=["GET"],
+)
+def list_access_codes(staff_request: StaffRequest, cycle_id: str):
+    batches = codebatches.list_batches(staff_request.services.store, cycle_id)
+    return ok(
+        {"cycle_id": cycle_id, "batches": [b.to_dict() for b in batches]},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@staff_route(
+    "/staff/cycles/{cycle_id}/access-code-batches/{batch_id}/revoke",
+    action="access_codes.revoke",
+    methods=["POST"],
+)
+def revoke_access_codes(staff_request: StaffRequest, cycle_id: str, batch_id: str):
+    services = staff_request.services
+    batch = codebatches.revoke(
+        services.store,
+        cycle_id,
+        batch_id,
+        json_body(staff_request.request),
+        actor=staff_request.identity.actor,
+        now=services.clock(),
+    )
+    logger.info("access codes revoked", extra={"cycle": cycle_id, "batch": batch_id})
+    return ok({"batch": batch.to_dict()})
+
+
+def _accepts_pdf(request) -> bool:
+    """Whether the ``Accept`` header names ``application/pdf`` (any q > 0)."""
+    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+    for part in headers.get("accept", "").split(","):
+        media, *params = (p.strip().lower() for p in part.split(";"))
+        if media == PDF and "q=0" not in params:
+            return True
+    return False
+
+
+def _site_origin() -> str:
+    """The site's origin for the cards (``PB_SITE_ORIGIN``), or ``""``."""
+    origin = os.environ.get("PB_SITE_ORIGIN", "")
+    return "" if origin.startswith(PLACEHOLDER_PREFIX) else origin

@@ -19,7 +19,8 @@ What each table holds, and what it must never hold:
   the receipt is derived again from the client's key, which is not stored.
 - ``verification``: how residents prove who they are before voting, one
   item per key prefix: ``otp#`` one-time-code challenges, ``code#`` access
-  codes and ``batch#`` their printed batches, ``rate#`` per-hour counters of
+  codes and ``batch#`` their printed batches (``batches#<cycle_id>`` lists a
+  cycle's batch ids), ``rate#`` per-hour counters of
   the rate limits. Only keyed HMACs of contacts and codes, never the raw
   values; challenges and counters expire by TTL. No ballot id.
 - ``audit``: append-only record of phase changes, staff actions and refused
@@ -36,6 +37,7 @@ from pynamodb.attributes import (
     ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
@@ -119,6 +121,12 @@ class VerificationModel(Model):
     used = BooleanAttribute(null=True)
     created_on = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
+    #: batch#: codes of the batch used so far, and why it was revoked.
+    used_count = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    #: batches#: the ids of the cycle's batches (the table has no range key
+    #: to query them by, and the API may not scan it).
+    batch_ids = UnicodeSetAttribute(null=True)
 
 
 class AuditModel(Model):

@@ -8,6 +8,8 @@ position of the failed item in a transaction, never by message text:
 - a cycle that is no longer in voting, or whose ballot hash changed,
   becomes :class:`PhaseClosed`;
 - a cycle whose version moved on becomes :class:`StaleVersion`;
+- an access-code batch id taken by another batch becomes :class:`Conflict`
+  (``BATCH_EXISTS``), a batch revoked already ``ALREADY_REVOKED``;
 - throttling and transaction conflicts (after a few retries with backoff)
   become :class:`Unavailable`, which the API answers with 503 and
   ``Retry-After``.
@@ -20,7 +22,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from pynamodb.connection import Connection
@@ -33,6 +35,13 @@ from pynamodb.exceptions import (
 )
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.codebatches import (
+    ACTIVE,
+    GENERATION_PHASES,
+    REVOKED,
+    BatchSummary,
+    CodeBatch,
+)
 from chalicelib.cycle import (
     Cycle,
     Phase,
@@ -59,6 +68,7 @@ from chalicelib.storage.models import (
     BallotModel,
     CycleModel,
     IdempotencyModel,
+    VerificationModel,
     VoterMarkModel,
 )
 
@@ -73,6 +83,8 @@ _BUSY_CODES = {
     "InternalServerError",
 }
 _CONFLICT_ATTEMPTS = 4
+#: DynamoDB's limit of items in one transaction.
+_TRANSACTION_ITEMS = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -480,6 +492,205 @@ class Store:
             raise _translate(exc) from exc
         return opened
 
+    # -- access codes ---------------------------------------------------
+    # Batches of printed codes: made, listed and revoked by staff and pbctl
+    # (chalicelib.codebatches). Only code_key values are stored, never codes.
+    # Items: ``code#<cycle>#<code_key>`` (subject = batch id, used),
+    # ``batch#<cycle>#<batch_id>`` (site, count, used_count, status, reason)
+    # and ``batches#<cycle>``, the set of the cycle's batch ids.
+
+    def create_access_code_batch(
+        self,
+        batch: CodeBatch,
+        code_keys: Sequence[str],
+        *,
+        actor: str,
+        now: datetime,
+    ) -> None:
+        """Store ``batch`` (whose codes' keys are ``code_keys``), audited.
+
+        The code items go first, in transactions of up to 100; the batch
+        item (status ``active``), the cycle's list of batches and the audit
+        entry go last, in one transaction that also checks the cycle is
+        still in a phase that makes codes. Redeeming a code needs its batch
+        item to be active, so a batch interrupted before its last write has
+        codes that never work: it is unusable, never half-usable. Calling
+        again with the same batch finishes it, and once it is stored changes
+        nothing (idempotent on the batch id).
+
+        Raises ``Conflict`` (``BATCH_EXISTS``: the id is another batch's),
+        ``PhaseClosed`` (the cycle left the generation phases meanwhile) or
+        ``Unavailable`` (AWS busy, or a code collided with one issued before,
+        which a new batch avoids).
+        """
+        if len(code_keys) != batch.count:
+            raise ValueError("one key per code")
+        if self._stored_batch_matches(batch):
+            return
+        codes = [
+            VerificationModel(
+                _code_pk(batch.cycle_id, key),
+                cycle_id=batch.cycle_id,
+                subject=batch.batch_id,
+                site=batch.site,
+                created_on=batch.created_on,
+                used=False,
+            )
+            for key in code_keys
+        ]
+        # A retry may rewrite its own unused codes; any other existing item
+        # under the same key is a collision (60 random bits make it unheard of).
+        own_or_new = VerificationModel.pk.does_not_exist() | (
+            (VerificationModel.subject == batch.batch_id)
+            & (VerificationModel.used == False)  # noqa: E712 (a condition)
+        )
+        for start in range(0, len(codes), _TRANSACTION_ITEMS):
+            try:
+                with self._transaction() as tx:
+                    for item in codes[start : start + _TRANSACTION_ITEMS]:
+                        tx.save(item, condition=own_or_new, label="code")
+            except TransactWriteError as exc:
+                if "code" in tx.failed(exc):
+                    logger.error(
+                        "access code collided", extra={"batch": batch.batch_id}
+                    )
+                    raise Unavailable(
+                        "A code collided with one issued before; ask for the "
+                        "batch again.",
+                        retry_after=0,
+                    ) from exc
+                raise _translate(exc) from exc
+
+        item = VerificationModel(
+            _batch_pk(batch.cycle_id, batch.batch_id),
+            cycle_id=batch.cycle_id,
+            site=batch.site,
+            count=batch.count,
+            used_count=0,
+            status=ACTIVE,
+            created_on=batch.created_on,
+        )
+        audit = _audit_item(
+            batch.cycle_id,
+            now,
+            actor,
+            "access_codes_generated",
+            "",
+            None,
+            {"batch_id": batch.batch_id, "site": batch.site, "count": batch.count},
+        )
+        in_generation = CycleModel.phase.is_in(*(p.value for p in GENERATION_PHASES))
+        try:
+            with self._transaction() as tx:
+                tx.condition_check(
+                    CycleModel, batch.cycle_id, condition=in_generation, label="cycle"
+                )
+                tx.save(
+                    item, condition=VerificationModel.pk.does_not_exist(), label="batch"
+                )
+                tx.update(
+                    VerificationModel(_batches_pk(batch.cycle_id)),
+                    actions=[
+                        VerificationModel.cycle_id.set(batch.cycle_id),
+                        VerificationModel.batch_ids.add({batch.batch_id}),
+                    ],
+                )
+                tx.save(audit, condition=AuditModel.entry_id.does_not_exist())
+        except TransactWriteError as exc:
+            failed = tx.failed(exc)
+            if "batch" in failed:
+                if self._stored_batch_matches(batch):
+                    return
+                raise Conflict(
+                    "A batch with this id exists already.",
+                    field="batch_id",
+                    code="BATCH_EXISTS",
+                ) from exc
+            if "cycle" in failed:
+                raise PhaseClosed(
+                    "The cycle left the phases that make access codes.",
+                    field="phase",
+                ) from exc
+            raise _translate(exc) from exc
+
+    def list_access_code_batches(self, cycle_id: str) -> list[BatchSummary]:
+        """The batches of ``cycle_id`` (consistent reads), oldest first.
+
+        Raises ``Unavailable``. An unknown cycle simply has none.
+        """
+        # Known limit: one GetItem per batch (BatchGetItem would need another
+        # IAM action); fine for the dozens of batches a cycle prints.
+        index = _get_verification(_batches_pk(cycle_id))
+        summaries = []
+        for batch_id in sorted(index.batch_ids or ()) if index else ():
+            item = _get_verification(_batch_pk(cycle_id, batch_id))
+            if item is not None:
+                summaries.append(_batch_summary(cycle_id, batch_id, item))
+        return summaries
+
+    def get_access_code_batch(self, cycle_id: str, batch_id: str) -> BatchSummary:
+        """One batch; raises ``NotFound`` (field ``batch_id``)."""
+        item = _get_verification(_batch_pk(cycle_id, batch_id))
+        if item is None:
+            raise NotFound("There is no such batch.", field="batch_id")
+        return _batch_summary(cycle_id, batch_id, item)
+
+    def revoke_access_code_batch(
+        self, cycle_id: str, batch_id: str, *, reason: str, actor: str, now: datetime
+    ) -> BatchSummary:
+        """Mark a batch ``revoked`` with ``reason``, audited in the same write.
+
+        Its unused codes stop working; used ones stay counted. Returns the
+        revoked batch. Raises ``NotFound``, ``Conflict`` (``ALREADY_REVOKED``)
+        or ``Unavailable``.
+        """
+        before = self.get_access_code_batch(cycle_id, batch_id)
+        if before.status != ACTIVE:
+            raise _already_revoked()
+        audit = _audit_item(
+            cycle_id,
+            now,
+            actor,
+            "access_codes_revoked",
+            reason,
+            {"batch_id": batch_id, "status": ACTIVE, "used_count": before.used_count},
+            {"batch_id": batch_id, "status": REVOKED},
+        )
+        try:
+            with self._transaction() as tx:
+                tx.update(
+                    VerificationModel(_batch_pk(cycle_id, batch_id)),
+                    actions=[
+                        VerificationModel.status.set(REVOKED),
+                        VerificationModel.reason.set(reason),
+                    ],
+                    condition=VerificationModel.status == ACTIVE,
+                    label="batch",
+                )
+                tx.save(audit, condition=AuditModel.entry_id.does_not_exist())
+        except TransactWriteError as exc:
+            if "batch" in tx.failed(exc):
+                raise _already_revoked() from exc
+            raise _translate(exc) from exc
+        return self.get_access_code_batch(cycle_id, batch_id)
+
+    def _stored_batch_matches(self, batch: CodeBatch) -> bool:
+        """True if ``batch`` is stored already; ``Conflict`` if its id is taken."""
+        item = _get_verification(_batch_pk(batch.cycle_id, batch.batch_id))
+        if item is None:
+            return False
+        if (item.site, item.count, item.created_on) != (
+            batch.site,
+            batch.count,
+            batch.created_on,
+        ):
+            raise Conflict(
+                "A batch with this id exists already.",
+                field="batch_id",
+                code="BATCH_EXISTS",
+            )
+        return True
+
     # -- plumbing -------------------------------------------------------
 
     def _transaction(self) -> _RetryingTransaction:
@@ -508,14 +719,24 @@ class _RetryingTransaction:
             ("condition_check", label, (model, key), {"condition": condition})
         )
 
+    def update(self, item, *, actions, condition=None, label: str = "") -> None:
+        self._operations.append(
+            ("update", label, (item,), {"actions": actions, "condition": condition})
+        )
+
     def failed(self, error: TransactWriteError) -> set[str]:
         """Labels of the operations whose condition failed.
 
-        PynamoDB sends condition checks first, then puts, whatever order they
-        were added in; cancellation reasons follow the order sent.
+        PynamoDB sends condition checks first, then puts, then updates,
+        whatever order they were added in; cancellation reasons follow the
+        order sent.
         """
-        sent = [op for op in self._operations if op[0] == "condition_check"]
-        sent += [op for op in self._operations if op[0] == "save"]
+        sent = [
+            op
+            for kind in ("condition_check", "save", "update")
+            for op in self._operations
+            if op[0] == kind
+        ]
         return {
             op[1]
             for op, reason in zip(sent, _reasons(error), strict=False)
@@ -630,4 +851,44 @@ def _audit_item(cycle_id, now, actor, action, reason, before, after) -> AuditMod
         reason=reason or None,
         before=before,
         after=after,
+    )
+
+
+def _code_pk(cycle_id: str, code_key: str) -> str:
+    return f"code#{cycle_id}#{code_key}"
+
+
+def _batch_pk(cycle_id: str, batch_id: str) -> str:
+    return f"batch#{cycle_id}#{batch_id}"
+
+
+def _batches_pk(cycle_id: str) -> str:
+    return f"batches#{cycle_id}"
+
+
+def _get_verification(pk: str) -> VerificationModel | None:
+    try:
+        return VerificationModel.get(pk, consistent_read=True)
+    except DoesNotExist:
+        return None
+    except GetError as exc:
+        raise _translate(exc) from exc
+
+
+def _batch_summary(cycle_id: str, batch_id: str, item) -> BatchSummary:
+    return BatchSummary(
+        cycle_id=cycle_id,
+        batch_id=batch_id,
+        site=item.site or "",
+        created_on=item.created_on or "",
+        count=int(item.count or 0),
+        used_count=int(item.used_count or 0),
+        status=item.status or "",
+        reason=item.reason or "",
+    )
+
+
+def _already_revoked() -> Conflict:
+    return Conflict(
+        "This batch is revoked already.", field="batch_id", code="ALREADY_REVOKED"
     )

@@ -34,6 +34,7 @@ from tests.functional.conftest import (
 pytestmark = pytest.mark.functional
 
 CYCLE = "matrix"
+BATCH = "20270101-ABCDEFGH"
 #: (method, path, action, body, status and code for a member who may ask)
 ROUTES = [
     ("GET", "/staff/me", "session.read", None, (200, None)),
@@ -56,6 +57,27 @@ ROUTES = [
     ("GET", f"/staff/cycles/{CYCLE}/dashboard", "dashboard.read", None, (200, None)),
     ("GET", f"/staff/cycles/{CYCLE}/audit.csv", "audit.export", None, (200, None)),
     ("GET", "/staff/audit.csv", "audit.export", None, (200, None)),
+    (
+        "POST",
+        f"/staff/cycles/{CYCLE}/access-code-batches",
+        "access_codes.create",
+        {},
+        (400, "MISSING_FIELD"),
+    ),
+    (
+        "GET",
+        f"/staff/cycles/{CYCLE}/access-code-batches",
+        "access_codes.read",
+        None,
+        (200, None),
+    ),
+    (
+        "POST",
+        f"/staff/cycles/{CYCLE}/access-code-batches/{BATCH}/revoke",
+        "access_codes.revoke",
+        {},
+        (400, "MISSING_FIELD"),
+    ),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, *_ in ROUTES]
 MEMBER_OF = {
@@ -311,7 +333,8 @@ def test_every_staff_route_declares_a_known_action():
 
     assert staff_routes == set(DECLARED)
     assert {(m, p) for m, p, *_ in ROUTES} >= {
-        (method, path.replace("{cycle_id}", CYCLE)) for path, method in DECLARED
+        (method, path.replace("{cycle_id}", CYCLE).replace("{batch_id}", BATCH))
+        for path, method in DECLARED
     }
     assert set(DECLARED.values()) <= set(ACTIONS)
 
