@@ -51,7 +51,7 @@ def package(request: pytest.FixtureRequest, tmp_path_factory) -> tuple[Path, Pat
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=600,  # a guard against a hung pip, not a speed target
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
