@@ -41,6 +41,7 @@ _SOURCES: dict[str, tuple[str, str | None]] = {
     "ballots_table": ("PB_BALLOTS_TABLE", "BallotsTableName"),
     "idempotency_table": ("PB_IDEMPOTENCY_TABLE", "IdempotencyTableName"),
     "audit_table": ("PB_AUDIT_TABLE", "AuditTableName"),
+    "paper_table": ("PB_PAPER_TABLE", "PaperTableName"),
     "site_bucket": ("PB_SITE_BUCKET", "SiteBucketName"),
     "results_bucket": ("PB_RESULTS_BUCKET", "ResultsBucketName"),
     "voter_key_secret_arn": ("PB_VOTER_KEY_SECRET_ARN", "VoterKeySecretArn"),
@@ -57,6 +58,7 @@ class Settings:
     ballots_table: str
     idempotency_table: str
     audit_table: str
+    paper_table: str
     site_bucket: str
     results_bucket: str
     voter_key_secret_arn: str

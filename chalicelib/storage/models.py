@@ -1,4 +1,4 @@
-"""PynamoDB models of the five tables that ``infra/template.yaml`` creates.
+"""PynamoDB models of the six tables that ``infra/template.yaml`` creates.
 
 Table names are not known at import time: :func:`bind` sets them from the
 stage's :class:`~chalicelib.settings.Settings` on first use, so moto (or the
@@ -19,6 +19,13 @@ What each table holds, and what it must never hold:
   the receipt is derived again from the client's key, which is not stored.
 - ``audit``: append-only record of phase changes, staff actions and refused
   staff requests. Entries of no particular cycle go under ``@staff``.
+- ``paper``: paper ballots on their way in, under the cycle's id: one item
+  per batch (``batch#<id>``: site, cover-sheet count, status, the outcome of
+  its count), one per entry of a batch (``entry#<batch>#<entry>``: who typed
+  it and, until the batch is counted or discarded, its sheets) and the
+  ``@ledger`` (how many batches the tally waits for; ``sealed`` once the
+  tally has started). A sheet holds its selections and its voter's mark key
+  (the HMAC, never the identity) until the count; then only counts remain.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import os
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
     ListAttribute,
     NumberAttribute,
@@ -107,7 +115,27 @@ class AuditModel(Model):
     after = JSONAttribute(null=True)
 
 
-MODELS = (CycleModel, VoterMarkModel, BallotModel, IdempotencyModel, AuditModel)
+class PaperModel(Model):
+    class Meta:
+        table_name = "unbound-paper"
+
+    cycle_id = UnicodeAttribute(hash_key=True)
+    item_id = UnicodeAttribute(range_key=True)
+    version = NumberAttribute(default=0)
+    status = UnicodeAttribute(null=True)
+    document = JSONAttribute(null=True)
+    pending = NumberAttribute(null=True)
+    sealed = BooleanAttribute(null=True)
+
+
+MODELS = (
+    CycleModel,
+    VoterMarkModel,
+    BallotModel,
+    IdempotencyModel,
+    AuditModel,
+    PaperModel,
+)
 
 
 def bind(settings: Settings) -> None:
@@ -118,6 +146,7 @@ def bind(settings: Settings) -> None:
         BallotModel: settings.ballots_table,
         IdempotencyModel: settings.idempotency_table,
         AuditModel: settings.audit_table,
+        PaperModel: settings.paper_table,
     }
     region = os.environ.get("AWS_REGION") or os.environ.get(
         "AWS_DEFAULT_REGION", "us-east-1"

@@ -27,6 +27,7 @@ TABLES = (
     "BallotsTable",
     "IdempotencyTable",
     "AuditTable",
+    "PaperTable",
 )
 
 

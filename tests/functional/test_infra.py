@@ -41,6 +41,7 @@ TABLES = {
     "BallotsTable": ("ballots", [("cycle_id", "HASH"), ("ballot_id", "RANGE")]),
     "IdempotencyTable": ("idempotency", [("idempotency_id", "HASH")]),
     "AuditTable": ("audit", [("cycle_id", "HASH"), ("entry_id", "RANGE")]),
+    "PaperTable": ("paper", [("cycle_id", "HASH"), ("item_id", "RANGE")]),
 }
 BUCKETS = ("SiteBucket", "ResultsBucket")
 OUTPUTS = {
@@ -179,6 +180,7 @@ def test_only_idempotency_expires(stack: dict[str, str], template: dict) -> None
         "BallotsTable": None,
         "IdempotencyTable": {"AttributeName": "expires_at", "Enabled": True},
         "AuditTable": None,
+        "PaperTable": None,
     }
     reported = dynamodb.describe_time_to_live(TableName="pb-dev-idempotency")
     assert reported["TimeToLiveDescription"] == {
@@ -267,6 +269,7 @@ def test_prod_stack_names_carry_the_stage(aws: None) -> None:
         "PB_BALLOTS_TABLE": "pb-prod-ballots",
         "PB_IDEMPOTENCY_TABLE": "pb-prod-idempotency",
         "PB_AUDIT_TABLE": "pb-prod-audit",
+        "PB_PAPER_TABLE": "pb-prod-paper",
         "PB_SITE_BUCKET": outputs["SiteBucketName"],
         "PB_RESULTS_BUCKET": outputs["ResultsBucketName"],
         "PB_VOTER_KEY_SECRET_ARN": outputs["VoterKeySecretArn"],
