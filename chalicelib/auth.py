@@ -60,6 +60,18 @@ ACTIONS: Mapping[str, frozenset[str]] = {
     "access_codes.create": frozenset({OFFICE_ADMIN, OFFICE_STAFF}),
     "access_codes.read": frozenset({OFFICE_ADMIN, OFFICE_STAFF}),
     "access_codes.revoke": frozenset({OFFICE_ADMIN}),
+    # Paper ballots: staff register a batch, volunteers and staff type it in,
+    # anyone of them may finish a count that stopped half-way; discarding an
+    # entry is an office admin's call, a whole batch the office's.
+    "paper.register": frozenset({OFFICE_ADMIN, OFFICE_STAFF}),
+    "paper.read": frozenset(
+        {OFFICE_ADMIN, OFFICE_STAFF, OVERSIGHT_BOARD, EVENT_VOLUNTEER}
+    ),
+    "paper.enter": frozenset({OFFICE_ADMIN, OFFICE_STAFF, EVENT_VOLUNTEER}),
+    "paper.count": frozenset({OFFICE_ADMIN, OFFICE_STAFF, EVENT_VOLUNTEER}),
+    "paper.discard_entry": frozenset({OFFICE_ADMIN}),
+    "paper.discard_batch": frozenset({OFFICE_ADMIN, OFFICE_STAFF}),
+    "paper.report": frozenset({OFFICE_ADMIN, OFFICE_STAFF, OVERSIGHT_BOARD}),
 }
 
 HEADER = "Authorization"

@@ -78,27 +78,52 @@ def parse_cast_request(body: object) -> CastRequest:
                 f"The field {name!r} is required.", field=name, code="MISSING_FIELD"
             )
 
-    selections = data["selections"]
-    if not isinstance(selections, list) or not all(
-        isinstance(s, str) and 0 < len(s) <= 64 for s in selections
+    selections = parse_selections(data["selections"])
+    kind, value = parse_voter(data["voter"])
+
+    return CastRequest(
+        selections=selections,
+        attestation=parse_attestation(data["attestation"]),
+        voter_kind=kind,
+        voter_value=value,
+        neighbourhood=parse_choice(data, "neighbourhood", NEIGHBOURHOODS),
+        age_bracket=parse_choice(data, "age_bracket", AGE_BRACKETS),
+    )
+
+
+def parse_selections(value: object) -> tuple[str, ...]:
+    """Validate a list of distinct proposal ids; raise ``InvalidInput``.
+
+    The field named is ``selections``: callers nesting it prefix their path.
+    """
+    if not isinstance(value, list) or not all(
+        isinstance(s, str) and 0 < len(s) <= 64 for s in value
     ):
         raise InvalidInput(
             "Selections are a list of proposal ids.",
             field="selections",
             code="INVALID_SELECTIONS",
         )
-    if not selections:
+    if not value:
         raise InvalidInput(
             "Choose at least one proposal.", field="selections", code="NO_SELECTION"
         )
-    if len(set(selections)) != len(selections):
+    if len(set(value)) != len(value):
         raise InvalidInput(
             "Each proposal can be chosen only once.",
             field="selections",
             code="DUPLICATE_SELECTION",
         )
+    return tuple(value)
 
-    voter = _object(data["voter"], "voter")
+
+def parse_voter(raw: object) -> tuple[str, str]:
+    """Validate a ``{kind, value}`` voter identifier; return ``(kind, value)``.
+
+    Only the shape: :func:`chalicelib.voterkey.normalise` checks the value.
+    Raises ``InvalidInput`` naming ``voter``, ``voter.kind`` or ``voter.value``.
+    """
+    voter = _object(raw, "voter")
     _no_unknown(voter, {"kind", "value"}, "voter.")
     kind = voter.get("kind")
     if kind not in VOTER_KINDS:
@@ -114,15 +139,7 @@ def parse_cast_request(body: object) -> CastRequest:
             field="voter.value",
             code="INVALID_VOTER",
         )
-
-    return CastRequest(
-        selections=tuple(selections),
-        attestation=_parse_attestation(data["attestation"]),
-        voter_kind=kind,
-        voter_value=value,
-        neighbourhood=_optional_choice(data, "neighbourhood", NEIGHBOURHOODS),
-        age_bracket=_optional_choice(data, "age_bracket", AGE_BRACKETS),
-    )
+    return kind, value
 
 
 def check_selections(request: CastRequest, cycle: Cycle) -> None:
@@ -142,7 +159,8 @@ def check_selections(request: CastRequest, cycle: Cycle) -> None:
             )
 
 
-def _parse_attestation(raw: object) -> Attestation:
+def parse_attestation(raw: object) -> Attestation:
+    """Validate the attestation object; raise ``InvalidInput`` naming its field."""
     data = _object(raw, "attestation")
     _no_unknown(data, _ATTESTATION_FIELDS, "attestation.")
     resident = data.get("boston_resident")
@@ -208,7 +226,8 @@ def _no_unknown(data: Mapping, allowed: set[str], prefix: str) -> None:
         )
 
 
-def _optional_choice(data: Mapping, name: str, choices: tuple[str, ...]) -> str | None:
+def parse_choice(data: Mapping, name: str, choices: tuple[str, ...]) -> str | None:
+    """The optional field ``name`` of ``data``: one of ``choices``, or ``None``."""
     value = data.get(name)
     if value is None:
         return None

@@ -5,6 +5,10 @@ moment, so every step here is safe to repeat: a phase change is a
 conditional write on the cycle's version (the loser of a race re-reads and
 finds nothing left to do), and the tally is deterministic, so publishing it
 twice writes the same bytes.
+
+The tally may have to wait: while paper batches are still being entered,
+``on_voting_closed`` answers ``None`` and the cycle stays in the tally,
+however late, until a later run finds them counted or discarded.
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ def close_due_phases(
     store,
     *,
     now: datetime,
-    on_voting_closed: Callable[[Cycle], str],
+    on_voting_closed: Callable[[Cycle], str | None],
 ) -> list[Transition]:
     """Advance every cycle as far as the calendar allows at ``now``.
 
     ``on_voting_closed(cycle)`` tallies and publishes a cycle in the tally
-    phase and returns the published result's hash; it is called on every
-    run while a cycle is in the tally, so it must be idempotent. Returns the
+    phase and returns the published result's hash, or ``None`` when the
+    tally must wait (paper ballots still being entered): the cycle then
+    stays in the tally past its end. It is called on every run while a
+    cycle is in the tally, so it must be idempotent. Returns the
     transitions this run made (empty when there was nothing to do).
     """
     made: list[Transition] = []
@@ -67,7 +73,11 @@ def _advance_cycle(store, cycle, now, on_voting_closed) -> list[Transition]:
         target = due_phase(cycle, now)
         result_hash = ""
         if cycle.phase is Phase.TALLY:
-            result_hash = on_voting_closed(cycle)
+            published = on_voting_closed(cycle)
+            if published is None:
+                logger.info("tally waits", extra={"cycle": cycle.cycle_id})
+                break
+            result_hash = published
         if target is None:
             break
         after, transition = advance(

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from chalicelib.clock import close_due_phases
-from chalicelib.cycle import cycle_to_dict, parse_time
+from chalicelib.cycle import Cycle, cycle_to_dict, parse_time
 from chalicelib.observability import count, logger
+from chalicelib.paper import seal_for_tally
 from chalicelib.publish import publish_cycle
-from chalicelib.services import get_services
+from chalicelib.services import Services, get_services
 
 
 def run_phase_clock(event: dict) -> dict:
@@ -25,9 +26,7 @@ def run_phase_clock(event: dict) -> dict:
     transitions = close_due_phases(
         services.store,
         now=now,
-        on_voting_closed=lambda cycle: publish_cycle(
-            services.store, services.results, cycle
-        ),
+        on_voting_closed=lambda cycle: tally_when_paper_is_in(services, cycle, now),
     )
     for transition in transitions:
         count("PhaseChanged", phase=transition.to_phase.value)
@@ -45,3 +44,20 @@ def run_phase_clock(event: dict) -> dict:
             if c["cycle_id"] in changed
         ],
     }
+
+
+def tally_when_paper_is_in(services: Services, cycle: Cycle, now: datetime):
+    """Publish ``cycle``'s result once no paper batch is pending; else ``None``.
+
+    Paper entry is sealed first (a conditional write on the paper ledger),
+    so no batch can be registered or counted after the ballots are read.
+    """
+    waiting = seal_for_tally(services.store, cycle, now=now)
+    if waiting:
+        count("TallyWaitingForPaper")
+        logger.info(
+            "tally waits for paper batches",
+            extra={"cycle": cycle.cycle_id, "batches": len(waiting)},
+        )
+        return None
+    return publish_cycle(services.store, services.results, cycle)

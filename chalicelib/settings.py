@@ -42,6 +42,7 @@ _SOURCES: dict[str, tuple[str, str | None]] = {
     "idempotency_table": ("PB_IDEMPOTENCY_TABLE", "IdempotencyTableName"),
     "audit_table": ("PB_AUDIT_TABLE", "AuditTableName"),
     "verification_table": ("PB_VERIFICATION_TABLE", "VerificationTableName"),
+    "paper_table": ("PB_PAPER_TABLE", "PaperTableName"),
     "site_bucket": ("PB_SITE_BUCKET", "SiteBucketName"),
     "results_bucket": ("PB_RESULTS_BUCKET", "ResultsBucketName"),
     "voter_key_secret_arn": ("PB_VOTER_KEY_SECRET_ARN", "VoterKeySecretArn"),
@@ -59,6 +60,7 @@ class Settings:
     idempotency_table: str
     audit_table: str
     verification_table: str
+    paper_table: str
     site_bucket: str
     results_bucket: str
     voter_key_secret_arn: str

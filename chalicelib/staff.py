@@ -110,7 +110,7 @@ def parse_new_cycle(body: object) -> NewCycle:
             raise _type(name, "text")
     if len(data.get("name", "")) > _MAX_NAME:
         raise InvalidInput("The name is too long.", field="name", code="TOO_LONG")
-    if not _text_ok(data.get("name", "")):
+    if not text_ok(data.get("name", "")):
         raise InvalidInput(
             "The name holds control characters.", field="name", code="INVALID_TEXT"
         )
@@ -119,7 +119,7 @@ def parse_new_cycle(body: object) -> NewCycle:
     languages = _languages(data["languages"])
     calendar = _calendar(data["calendar"], required=True)
     proposals = _proposals(data.get("proposals", []), languages)
-    reason = _reason(data, required=False)
+    reason = parse_reason(data, required=False)
 
     cycle = Cycle(
         cycle_id=data["cycle_id"],
@@ -195,7 +195,7 @@ def change_phase(
         )
     named = _named_phase(data, verb)
     version = _version(data, required=verb == "advance")
-    reason = _reason(data, required=True)
+    reason = parse_reason(data, required=True)
 
     cycle = store.get_cycle(cycle_id)
     _check_version(cycle, version)
@@ -279,7 +279,7 @@ def edit_calendar(
     data = _object(body, "body")
     _no_unknown(data, {"version", "reason", "calendar"}, "")
     version = _version(data, required=True)
-    reason = _reason(data, required=True)
+    reason = parse_reason(data, required=True)
     if "calendar" not in data:
         raise InvalidInput(
             "Send the phases to change.", field="calendar", code="MISSING_FIELD"
@@ -435,12 +435,17 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _text_ok(text: str) -> bool:
+def text_ok(text: str) -> bool:
     """No control characters but newlines: they hide text in logs and sheets."""
     return not any(ord(c) < 32 and c != "\n" or ord(c) == 127 for c in text)
 
 
-def _reason(data: Mapping, *, required: bool) -> str:
+def parse_reason(data: Mapping, *, required: bool) -> str:
+    """The trimmed ``reason`` of ``data`` for the audit log; raise ``InvalidInput``.
+
+    Absent is ``""`` unless ``required``; 1 to ``MAX_REASON`` characters,
+    no control characters but newlines.
+    """
     if "reason" not in data:
         if required:
             raise InvalidInput(
@@ -465,7 +470,7 @@ def _reason(data: Mapping, *, required: bool) -> str:
             field="reason",
             code="TOO_LONG",
         )
-    if not _text_ok(reason):
+    if not text_ok(reason):
         raise InvalidInput(
             "The reason holds control characters.",
             field="reason",
@@ -634,7 +639,7 @@ def _texts(value: object, field: str, languages: tuple[str, ...], limit: int) ->
             raise _type(where, "text")
         if len(text) > limit:
             raise InvalidInput("The text is too long.", field=where, code="TOO_LONG")
-        if not _text_ok(text):
+        if not text_ok(text):
             raise InvalidInput(
                 "The text holds control characters.", field=where, code="INVALID_TEXT"
             )

@@ -72,6 +72,16 @@ def voter_key(secret: bytes, cycle_id: str, kind: str, value: str) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+def mark_key(secret: bytes, cycle_id: str, kind: str, value: str) -> str:
+    """The key of the voter-marks item for this identity: ``<cycle_id>#<hmac>``.
+
+    The one voter index every channel writes to (online ballots and paper
+    sheets alike), so that one resident has one mark per cycle whichever way
+    they vote. Raises ``InvalidInput`` as :func:`normalise` does.
+    """
+    return f"{cycle_id}#" + voter_key(secret, cycle_id, kind, value)
+
+
 def _e164(raw: str) -> str:
     # Digits of any script (Arabic-Indic, Devanagari...) read as 0-9.
     text = "".join(

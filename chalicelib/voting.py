@@ -27,7 +27,7 @@ from chalicelib.storage.repository import (
     SubmissionSeen,
     VoterMark,
 )
-from chalicelib.voterkey import voter_key
+from chalicelib.voterkey import mark_key
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 #: How long a retry can still recover its receipt.
@@ -92,9 +92,7 @@ def cast_ballot(
     cycle = store.current_cycle(max_age=CYCLE_CACHE_SECONDS)
     idempotency_id = f"{cycle.cycle_id}#{hashlib.sha256(key.encode()).hexdigest()}"
     secret = voter_secret()
-    voter = f"{cycle.cycle_id}#" + voter_key(
-        secret, cycle.cycle_id, request.voter_kind, request.voter_value
-    )
+    voter = mark_key(secret, cycle.cycle_id, request.voter_kind, request.voter_value)
     receipt = derive_receipt(secret, cycle.cycle_id, key)
 
     if cycle.phase is not Phase.VOTING:

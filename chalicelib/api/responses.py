@@ -66,8 +66,11 @@ def internal_error() -> Response:
     return Response(body=json.dumps(body), status_code=500, headers=JSON)
 
 
-def json_body(request) -> object:
-    """Decode a request body that must be JSON; raise ``InvalidInput``."""
+def json_body(request, *, max_bytes: int = _MAX_BODY) -> object:
+    """Decode a request body that must be JSON; raise ``InvalidInput``.
+
+    Bodies are at most 16 KiB unless a route allows more (``max_bytes``).
+    """
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
     content_type = headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
@@ -77,7 +80,7 @@ def json_body(request) -> object:
             code="UNSUPPORTED_MEDIA_TYPE",
         )
     raw = request.raw_body or b""
-    if len(raw) > _MAX_BODY:
+    if len(raw) > max_bytes:
         raise InvalidInput(
             "The body is too large.", field="body", code="BODY_TOO_LARGE"
         )

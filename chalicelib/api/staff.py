@@ -1,5 +1,5 @@
-"""The staff API: cycles, phases, the calendar, the audit log, the dashboard
-and the access-code batches.
+"""The staff API: cycles, phases, the calendar, the audit log, the dashboard,
+the access-code batches and paper ballots.
 
 Every route is declared with :func:`staff_route`, which names its action
 (see :data:`chalicelib.auth.ACTIONS` for the groups of each). A request
@@ -38,6 +38,18 @@ from chalicelib.codesheet import render_sheet
 from chalicelib.cycle import format_time
 from chalicelib.errors import Forbidden, NotFound, PBError
 from chalicelib.observability import count
+from chalicelib.paper import (
+    count_batch,
+    discard_batch,
+    discard_entry,
+    list_batches,
+    paper_status,
+    read_batch,
+    reconciliation,
+    reconciliation_csv,
+    register_batch,
+    submit_entry,
+)
 from chalicelib.publish import RESULT
 from chalicelib.services import Services, get_services
 from chalicelib.settings import PLACEHOLDER_PREFIX
@@ -60,6 +72,10 @@ SIGN_IN_SCOPE = "aws.cognito.signin.user.admin"
 #: (resource path, method) -> action, filled by staff_route.
 DECLARED: dict[tuple[str, str], str] = {}
 _CYCLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+#: An entry of a full batch (250 sheets) is larger than the usual 16 KiB.
+PAPER_ENTRY_MAX_BYTES = 256 * 1024
+_BATCHES = "/staff/cycles/{cycle_id}/paper/batches"
+_BATCH = _BATCHES + "/{batch_id}"
 
 
 def _authorizer() -> CognitoUserPoolAuthorizer | None:
@@ -283,10 +299,9 @@ def change_calendar(staff_request: StaffRequest, cycle_id: str):
 )
 def read_dashboard(staff_request: StaffRequest, cycle_id: str):
     services = staff_request.services
-    return ok(
-        dashboard(services.store, cycle_id, now=services.clock()),
-        headers={"Cache-Control": "no-store"},
-    )
+    board = dashboard(services.store, cycle_id, now=services.clock())
+    board["paper"] = paper_status(services.store, cycle_id)
+    return ok(board, headers={"Cache-Control": "no-store"})
 
 
 @staff_route(
@@ -427,3 +442,139 @@ def _site_origin() -> str:
     """The site's origin for the cards (``PB_SITE_ORIGIN``), or ``""``."""
     origin = os.environ.get("PB_SITE_ORIGIN", "")
     return "" if origin.startswith(PLACEHOLDER_PREFIX) else origin
+
+
+# -- paper ballots ------------------------------------------------------------
+
+
+@staff_route(_BATCHES, action="paper.register", methods=["POST"])
+def register_paper_batch(staff_request: StaffRequest, cycle_id: str):
+    services = staff_request.services
+    batch = register_batch(
+        services.store,
+        cycle_id,
+        json_body(staff_request.request),
+        actor=staff_request.identity.actor,
+        now=services.clock(),
+    )
+    logger.info("paper batch registered", extra={"cycle": cycle_id})
+    return ok(read_batch(services.store, cycle_id, batch.batch_id), status=201)
+
+
+@staff_route(_BATCHES, action="paper.read", methods=["GET"])
+def read_paper_batches(staff_request: StaffRequest, cycle_id: str):
+    body = list_batches(staff_request.services.store, cycle_id)
+    return ok(body, headers={"Cache-Control": "no-store"})
+
+
+@staff_route(_BATCH, action="paper.read", methods=["GET"])
+def read_paper_batch(staff_request: StaffRequest, cycle_id: str, batch_id: str):
+    body = read_batch(staff_request.services.store, cycle_id, batch_id)
+    return ok(body, headers={"Cache-Control": "no-store"})
+
+
+@staff_route(_BATCH + "/entries", action="paper.enter", methods=["POST"])
+def enter_paper_batch(staff_request: StaffRequest, cycle_id: str, batch_id: str):
+    services = staff_request.services
+    identity = staff_request.identity
+    batch, entry, replayed = submit_entry(
+        services.store,
+        services.voter_secret,
+        cycle_id,
+        batch_id,
+        json_body(staff_request.request, max_bytes=PAPER_ENTRY_MAX_BYTES),
+        actor=identity.actor,
+        subject=identity.sub,
+        now=services.clock(),
+    )
+    if not replayed:
+        count("PaperEntryRecorded", status=batch.status)
+    return ok(
+        {
+            "entry": entry.view(),
+            "batch": read_batch(services.store, cycle_id, batch_id),
+            "replayed": replayed,
+        },
+        status=200 if replayed else 201,
+    )
+
+
+@staff_route(_BATCH + "/count", action="paper.count", methods=["POST"])
+def count_paper_batch(staff_request: StaffRequest, cycle_id: str, batch_id: str):
+    services = staff_request.services
+    count_batch(
+        services.store,
+        services.voter_secret,
+        cycle_id,
+        batch_id,
+        actor=staff_request.identity.actor,
+        now=services.clock(),
+    )
+    return ok(read_batch(services.store, cycle_id, batch_id))
+
+
+@staff_route(_BATCH + "/discard", action="paper.discard_batch", methods=["POST"])
+def discard_paper_batch(staff_request: StaffRequest, cycle_id: str, batch_id: str):
+    services = staff_request.services
+    discard_batch(
+        services.store,
+        cycle_id,
+        batch_id,
+        json_body(staff_request.request),
+        actor=staff_request.identity.actor,
+        now=services.clock(),
+    )
+    logger.info("paper batch discarded", extra={"cycle": cycle_id})
+    return ok(read_batch(services.store, cycle_id, batch_id))
+
+
+@staff_route(
+    _BATCH + "/entries/{entry_id}/discard",
+    action="paper.discard_entry",
+    methods=["POST"],
+)
+def discard_paper_entry(
+    staff_request: StaffRequest, cycle_id: str, batch_id: str, entry_id: str
+):
+    services = staff_request.services
+    discard_entry(
+        services.store,
+        cycle_id,
+        batch_id,
+        entry_id,
+        json_body(staff_request.request),
+        actor=staff_request.identity.actor,
+        now=services.clock(),
+    )
+    return ok(read_batch(services.store, cycle_id, batch_id))
+
+
+@staff_route(
+    "/staff/cycles/{cycle_id}/paper/reconciliation",
+    action="paper.report",
+    methods=["GET"],
+)
+def read_paper_reconciliation(staff_request: StaffRequest, cycle_id: str):
+    body = reconciliation(staff_request.services.store, cycle_id)
+    return ok(body, headers={"Cache-Control": "no-store"})
+
+
+@staff_route(
+    "/staff/cycles/{cycle_id}/paper/reconciliation.csv",
+    action="paper.report",
+    methods=["GET"],
+)
+def export_paper_reconciliation(staff_request: StaffRequest, cycle_id: str):
+    report = reconciliation(staff_request.services.store, cycle_id)
+    return Response(
+        body=reconciliation_csv(report),
+        status_code=200,
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": (
+                f'attachment; filename="paper-reconciliation-{cycle_id}.csv"'
+            ),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

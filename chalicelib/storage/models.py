@@ -25,6 +25,13 @@ What each table holds, and what it must never hold:
   values; challenges and counters expire by TTL. No ballot id.
 - ``audit``: append-only record of phase changes, staff actions and refused
   staff requests. Entries of no particular cycle go under ``@staff``.
+- ``paper``: paper ballots on their way in, under the cycle's id: one item
+  per batch (``batch#<id>``: site, cover-sheet count, status, the outcome of
+  its count), one per entry of a batch (``entry#<batch>#<entry>``: who typed
+  it and, until the batch is counted or discarded, its sheets) and the
+  ``@ledger`` (how many batches the tally waits for; ``sealed`` once the
+  tally has started). A sheet holds its selections and its voter's mark key
+  (the HMAC, never the identity) until the count; then only counts remain.
 """
 
 from __future__ import annotations
@@ -143,6 +150,19 @@ class AuditModel(Model):
     after = JSONAttribute(null=True)
 
 
+class PaperModel(Model):
+    class Meta:
+        table_name = "unbound-paper"
+
+    cycle_id = UnicodeAttribute(hash_key=True)
+    item_id = UnicodeAttribute(range_key=True)
+    version = NumberAttribute(default=0)
+    status = UnicodeAttribute(null=True)
+    document = JSONAttribute(null=True)
+    pending = NumberAttribute(null=True)
+    sealed = BooleanAttribute(null=True)
+
+
 MODELS = (
     CycleModel,
     VoterMarkModel,
@@ -150,6 +170,7 @@ MODELS = (
     IdempotencyModel,
     VerificationModel,
     AuditModel,
+    PaperModel,
 )
 
 
@@ -162,6 +183,7 @@ def bind(settings: Settings) -> None:
         IdempotencyModel: settings.idempotency_table,
         VerificationModel: settings.verification_table,
         AuditModel: settings.audit_table,
+        PaperModel: settings.paper_table,
     }
     region = os.environ.get("AWS_REGION") or os.environ.get(
         "AWS_DEFAULT_REGION", "us-east-1"

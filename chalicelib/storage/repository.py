@@ -10,6 +10,9 @@ position of the failed item in a transaction, never by message text:
 - a cycle whose version moved on becomes :class:`StaleVersion`;
 - an access-code batch id taken by another batch becomes :class:`Conflict`
   (``BATCH_EXISTS``), a batch revoked already ``ALREADY_REVOKED``;
+- a paper batch whose version moved on becomes :class:`StaleVersion`, and
+  a paper sheet whose ballot or voter mark exists is reported to the count
+  as :class:`~chalicelib.paper.SheetsNotWritten`;
 - throttling and transaction conflicts (after a few retries with backoff)
   become :class:`Unavailable`, which the API answers with 503 and
   ``Retry-After``.
@@ -61,6 +64,15 @@ from chalicelib.errors import (
     StaleVersion,
     Unavailable,
 )
+from chalicelib.paper import (
+    CHANNEL,
+    COMMITTING,
+    ENTRY_PHASES,
+    Batch,
+    Entry,
+    SheetsNotWritten,
+    SheetWrite,
+)
 from chalicelib.settings import Settings
 from chalicelib.storage import models
 from chalicelib.storage.models import (
@@ -68,6 +80,7 @@ from chalicelib.storage.models import (
     BallotModel,
     CycleModel,
     IdempotencyModel,
+    PaperModel,
     VerificationModel,
     VoterMarkModel,
 )
@@ -75,6 +88,7 @@ from chalicelib.storage.models import (
 logger = logging.getLogger(__name__)
 
 CURRENT = "@current"
+LEDGER = "@ledger"
 _BUSY_CODES = {
     "ThrottlingException",
     "ProvisionedThroughputExceededException",
@@ -428,6 +442,224 @@ class Store:
         except QueryError as exc:
             raise _translate(exc) from exc
 
+    # -- paper ballots --------------------------------------------------
+
+    def register_paper_batch(self, cycle: Cycle, batch: Batch, *, audit: dict) -> None:
+        """Write a new batch, count it pending in the ledger, audit it: one transaction.
+
+        Conditional on the cycle still being in an entry phase with the same
+        ballot and on the ledger not being sealed for the tally. Raises
+        ``Conflict`` (``BATCH_EXISTS``) or ``PhaseClosed``.
+        """
+        in_entry_phase = CycleModel.phase.is_in(*(p.value for p in ENTRY_PHASES)) & (
+            CycleModel.ballot_hash == cycle.ballot_hash
+        )
+        try:
+            with self._transaction() as tx:
+                tx.condition_check(
+                    CycleModel, cycle.cycle_id, condition=in_entry_phase, label="cycle"
+                )
+                tx.save(
+                    _batch_item(batch),
+                    condition=PaperModel.item_id.does_not_exist(),
+                    label="batch",
+                )
+                tx.save(_audit_from(batch.cycle_id, audit), condition=_NEW_AUDIT)
+                tx.update(
+                    PaperModel(batch.cycle_id, LEDGER),
+                    actions=[PaperModel.pending.add(1)],
+                    condition=_NOT_SEALED,
+                    label="ledger",
+                )
+        except TransactWriteError as exc:
+            failed = tx.failed(exc)
+            if "batch" in failed:
+                raise Conflict(
+                    "A batch with this id is registered already.",
+                    field="batch_id",
+                    code="BATCH_EXISTS",
+                ) from exc
+            if failed & {"cycle", "ledger"}:
+                raise PhaseClosed(
+                    "Paper entry is closed: the tally has started.", field="phase"
+                ) from exc
+            raise _translate(exc) from exc
+
+    def get_paper_batch(self, cycle_id: str, batch_id: str) -> Batch:
+        """A batch (consistent read); raises ``NotFound``."""
+        try:
+            item = PaperModel.get(cycle_id, f"batch#{batch_id}", consistent_read=True)
+        except DoesNotExist as exc:
+            raise NotFound("There is no such batch.", field="batch_id") from exc
+        except GetError as exc:
+            raise _translate(exc) from exc
+        return _batch_from_item(item)
+
+    def list_paper_batches(self, cycle_id: str) -> list[Batch]:
+        """Every batch of a cycle, by id (consistent, every page)."""
+        return [_batch_from_item(item) for item in _paper_query(cycle_id, "batch#")]
+
+    def paper_entries(self, cycle_id: str, batch_id: str | None) -> list[Entry]:
+        """The entries of one batch, or of every batch with ``None`` (consistent)."""
+        prefix = "entry#" if batch_id is None else f"entry#{batch_id}#"
+        return [_entry_from_item(item) for item in _paper_query(cycle_id, prefix)]
+
+    def save_paper_change(
+        self,
+        before: Batch,
+        after: Batch,
+        *,
+        entries: list[Entry],
+        audit: dict,
+        ledger: int = 0,
+    ) -> None:
+        """Store a batch change, the entries it adds or rewrites, and its audit.
+
+        One transaction, conditional on the batch's stored version being
+        ``before.version`` and each rewritten entry's being the one read;
+        ``ledger`` moves the pending count (-1 when the batch leaves the
+        pending statuses). Raises ``StaleVersion`` when anything moved first.
+        """
+        try:
+            with self._transaction() as tx:
+                tx.save(
+                    _batch_item(after),
+                    condition=PaperModel.version == before.version,
+                    label="batch",
+                )
+                for entry in entries:
+                    condition = (
+                        PaperModel.item_id.does_not_exist()
+                        if entry.version == 0
+                        else PaperModel.version == entry.version - 1
+                    )
+                    tx.save(_entry_item(entry), condition=condition, label="entry")
+                tx.save(_audit_from(after.cycle_id, audit), condition=_NEW_AUDIT)
+                if ledger:
+                    tx.update(
+                        PaperModel(after.cycle_id, LEDGER),
+                        actions=[PaperModel.pending.add(ledger)],
+                    )
+        except TransactWriteError as exc:
+            if tx.failed(exc) & {"batch", "entry"}:
+                raise StaleVersion(
+                    "The batch changed meanwhile; read it again.", field="batch_id"
+                ) from exc
+            raise _translate(exc) from exc
+
+    def write_paper_sheets(
+        self, cycle: Cycle, batch: Batch, writes: list[SheetWrite]
+    ) -> None:
+        """Write the ballots and voter marks of a group of counted sheets.
+
+        One transaction (at most 100 items: the caller sizes the group),
+        checking that the cycle is still before its tally with the same
+        ballot and that the batch is still ``committing``. Raises
+        ``SheetsNotWritten`` naming sheets whose ballot exists already or
+        whose voter has a mark, ``StaleVersion`` (the batch is no longer
+        being counted), ``PhaseClosed`` or ``Unavailable``.
+        """
+        open_for_paper = CycleModel.phase.is_in(*(p.value for p in ENTRY_PHASES)) & (
+            CycleModel.ballot_hash == cycle.ballot_hash
+        )
+        try:
+            with self._transaction() as tx:
+                tx.condition_check(
+                    CycleModel, cycle.cycle_id, condition=open_for_paper, label="cycle"
+                )
+                tx.condition_check(
+                    PaperModel,
+                    batch.cycle_id,
+                    f"batch#{batch.batch_id}",
+                    condition=PaperModel.status == COMMITTING,
+                    label="batch",
+                )
+                for write in writes:
+                    # The ballot before the mark: a retried sheet fails on it first.
+                    tx.save(
+                        BallotModel(
+                            cycle.cycle_id,
+                            write.ballot_id,
+                            selections=list(write.selections),
+                            ballot_hash=cycle.ballot_hash,
+                            cast_on=write.cast_on,
+                        ),
+                        condition=BallotModel.ballot_id.does_not_exist(),
+                        label=f"ballot#{write.sheet}",
+                    )
+                    if write.voter_key:
+                        tx.save(
+                            VoterMarkModel(
+                                write.voter_key,
+                                cycle_id=cycle.cycle_id,
+                                voted_on=write.cast_on,
+                                channel=CHANNEL,
+                                neighbourhood=write.neighbourhood,
+                                age_bracket=write.age_bracket,
+                            ),
+                            condition=VoterMarkModel.voter_key.does_not_exist(),
+                            label=f"mark#{write.sheet}",
+                        )
+        except TransactWriteError as exc:
+            failed = tx.failed(exc)
+            if "batch" in failed:
+                raise StaleVersion(
+                    "The batch is no longer being counted.", field="batch_id"
+                ) from exc
+            if "cycle" in failed:
+                raise PhaseClosed(
+                    "Paper entry is closed: the tally has started.", field="phase"
+                ) from exc
+            counted = {
+                int(label[7:]) for label in failed if label.startswith("ballot#")
+            }
+            marked = {int(label[5:]) for label in failed if label.startswith("mark#")}
+            if counted or marked:
+                raise SheetsNotWritten(
+                    counted=counted, duplicates=marked - counted
+                ) from exc
+            raise _translate(exc) from exc
+
+    def seal_paper(self, cycle_id: str, *, now: datetime) -> bool:
+        """Close paper entry of a cycle for its tally if no batch is pending.
+
+        Returns whether entry is closed (now or before). The write is
+        conditional on the ledger's pending count being zero, so it never
+        races a batch being registered; the ledger keeps when it was sealed
+        (the phase change that follows is what the audit log records).
+        """
+        if self.paper_sealed(cycle_id):
+            return True
+        try:
+            with self._transaction() as tx:
+                tx.update(
+                    PaperModel(cycle_id, LEDGER),
+                    actions=[
+                        PaperModel.sealed.set(True),
+                        PaperModel.document.set({"sealed_at": format_time(now)}),
+                    ],
+                    condition=(
+                        PaperModel.pending.does_not_exist() | (PaperModel.pending == 0)
+                    )
+                    & _NOT_SEALED,
+                    label="ledger",
+                )
+        except TransactWriteError as exc:
+            if "ledger" in tx.failed(exc):
+                return self.paper_sealed(cycle_id)
+            raise _translate(exc) from exc
+        return True
+
+    def paper_sealed(self, cycle_id: str) -> bool:
+        """Whether paper entry of ``cycle_id`` is closed for the tally."""
+        try:
+            item = PaperModel.get(cycle_id, LEDGER, consistent_read=True)
+        except DoesNotExist:
+            return False
+        except GetError as exc:
+            raise _translate(exc) from exc
+        return bool(item.sealed)
+
     # -- audit ----------------------------------------------------------
 
     def append_audit(
@@ -714,9 +946,16 @@ class _RetryingTransaction:
     def save(self, item, *, condition=None, label: str = "") -> None:
         self._operations.append(("save", label, (item,), {"condition": condition}))
 
-    def condition_check(self, model, key, *, condition, label: str = "") -> None:
+    def condition_check(
+        self, model, key, range_key=None, *, condition, label: str = ""
+    ) -> None:
         self._operations.append(
-            ("condition_check", label, (model, key), {"condition": condition})
+            (
+                "condition_check",
+                label,
+                (model, key, range_key),
+                {"condition": condition},
+            )
         )
 
     def update(self, item, *, actions, condition=None, label: str = "") -> None:
@@ -795,6 +1034,69 @@ def _audit_query(cycle_id: str):
         yield from AuditModel.query(cycle_id, consistent_read=True)
     except QueryError as exc:
         raise _translate(exc) from exc
+
+
+_NEW_AUDIT = AuditModel.entry_id.does_not_exist()
+_NOT_SEALED = PaperModel.sealed.does_not_exist() | (PaperModel.sealed == False)  # noqa: E712
+
+
+def _paper_query(cycle_id: str, prefix: str):
+    try:
+        yield from PaperModel.query(
+            cycle_id, PaperModel.item_id.startswith(prefix), consistent_read=True
+        )
+    except QueryError as exc:
+        raise _translate(exc) from exc
+
+
+def _batch_item(batch: Batch) -> PaperModel:
+    return PaperModel(
+        batch.cycle_id,
+        f"batch#{batch.batch_id}",
+        version=batch.version,
+        status=batch.status,
+        document=batch.to_dict(),
+    )
+
+
+def _batch_from_item(item: PaperModel) -> Batch:
+    return Batch.from_dict(
+        item.cycle_id,
+        item.document or {},
+        status=item.status,
+        version=int(item.version),
+    )
+
+
+def _entry_item(entry: Entry) -> PaperModel:
+    return PaperModel(
+        entry.cycle_id,
+        f"entry#{entry.batch_id}#{entry.entry_id}",
+        version=entry.version,
+        status=entry.status,
+        document=entry.to_dict(),
+    )
+
+
+def _entry_from_item(item: PaperModel) -> Entry:
+    return Entry.from_dict(
+        item.cycle_id,
+        item.document or {},
+        status=item.status,
+        version=int(item.version),
+    )
+
+
+def _audit_from(cycle_id: str, audit: dict) -> AuditModel:
+    return _audit_item(
+        cycle_id,
+        audit["now"],
+        audit["actor"],
+        audit["action"],
+        audit["reason"],
+        audit["before"],
+        audit["after"],
+    )
 
 
 def _cycle_summary(cycle: Cycle) -> dict:

@@ -3,7 +3,9 @@
 ``pbctl tally --publish --cycle ID`` instead tallies a stage's cycle from its
 ballots table and publishes the result, exactly as the phase clock does
 (:func:`chalicelib.publish.publish_cycle`), and only while the cycle is in
-the tally phase; publishing is audited under the caller (``pbctl:...``).
+the tally phase and once no paper batch is pending (``PAPER_PENDING``
+otherwise; it seals paper entry first, as the clock does); publishing is
+audited under the caller (``pbctl:...``).
 Opening results stays with the clock or ``pbctl phase open --phase results``.
 """
 
@@ -15,8 +17,9 @@ import sys
 from decimal import Decimal, InvalidOperation
 
 from chalicelib.cycle import Phase
-from chalicelib.errors import IllegalTransition, PBError
+from chalicelib.errors import Conflict, IllegalTransition, PBError
 from chalicelib.pabulib import from_units, read_pb
+from chalicelib.paper import seal_for_tally
 from chalicelib.publish import RESULT, publish_cycle
 from chalicelib.tally import RULES, TIE_BREAKS, tally_election
 from pbctl.operator import TargetError, add_arguments, connect, operator_actor
@@ -160,6 +163,15 @@ def run_publish(args: argparse.Namespace) -> int:
                 code="NOT_IN_TALLY",
             )
         already = services.results.digest(cycle.cycle_id, RESULT) is not None
+        # As the clock does: no tally while a paper batch is still coming in.
+        waiting = seal_for_tally(services.store, cycle, now=services.clock())
+        if waiting:
+            raise Conflict(
+                "paper batches are not counted or discarded yet: "
+                + ", ".join(b.batch_id for b in waiting),
+                field="paper",
+                code="PAPER_PENDING",
+            )
         result_hash = publish_cycle(services.store, services.results, cycle)
         services.store.append_audit(
             cycle.cycle_id,

@@ -28,6 +28,7 @@ TABLES = (
     "IdempotencyTable",
     "VerificationTable",
     "AuditTable",
+    "PaperTable",
 )
 
 

@@ -42,6 +42,7 @@ TABLES = {
     "IdempotencyTable": ("idempotency", [("idempotency_id", "HASH")]),
     "AuditTable": ("audit", [("cycle_id", "HASH"), ("entry_id", "RANGE")]),
     "VerificationTable": ("verification", [("pk", "HASH")]),
+    "PaperTable": ("paper", [("cycle_id", "HASH"), ("item_id", "RANGE")]),
 }
 BUCKETS = ("SiteBucket", "ResultsBucket")
 OUTPUTS = {
@@ -183,6 +184,7 @@ def test_only_idempotency_and_verification_expire(
         "IdempotencyTable": {"AttributeName": "expires_at", "Enabled": True},
         "VerificationTable": {"AttributeName": "expires_at", "Enabled": True},
         "AuditTable": None,
+        "PaperTable": None,
     }
     reported = dynamodb.describe_time_to_live(TableName="pb-dev-idempotency")
     assert reported["TimeToLiveDescription"] == {
@@ -272,6 +274,7 @@ def test_prod_stack_names_carry_the_stage(aws: None) -> None:
         "PB_IDEMPOTENCY_TABLE": "pb-prod-idempotency",
         "PB_AUDIT_TABLE": "pb-prod-audit",
         "PB_VERIFICATION_TABLE": "pb-prod-verification",
+        "PB_PAPER_TABLE": "pb-prod-paper",
         "PB_SITE_BUCKET": outputs["SiteBucketName"],
         "PB_RESULTS_BUCKET": outputs["ResultsBucketName"],
         "PB_VOTER_KEY_SECRET_ARN": outputs["VoterKeySecretArn"],

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.functional
 
 CYCLE = "matrix"
 BATCH = "20270101-ABCDEFGH"
+PAPER = f"/staff/cycles/{CYCLE}/paper"
 #: (method, path, action, body, status and code for a member who may ask)
 ROUTES = [
     ("GET", "/staff/me", "session.read", None, (200, None)),
@@ -78,6 +79,33 @@ ROUTES = [
         {},
         (400, "MISSING_FIELD"),
     ),
+    ("POST", f"{PAPER}/batches", "paper.register", {}, (400, "MISSING_FIELD")),
+    ("GET", f"{PAPER}/batches", "paper.read", None, (200, None)),
+    ("GET", f"{PAPER}/batches/{BATCH}", "paper.read", None, (404, "NOT_FOUND")),
+    (
+        "POST",
+        f"{PAPER}/batches/{BATCH}/entries",
+        "paper.enter",
+        {},
+        (409, "PHASE_CLOSED"),
+    ),
+    ("POST", f"{PAPER}/batches/{BATCH}/count", "paper.count", {}, (404, "NOT_FOUND")),
+    (
+        "POST",
+        f"{PAPER}/batches/{BATCH}/discard",
+        "paper.discard_batch",
+        {},
+        (400, "MISSING_FIELD"),
+    ),
+    (
+        "POST",
+        f"{PAPER}/batches/{BATCH}/entries/e1/discard",
+        "paper.discard_entry",
+        {},
+        (400, "MISSING_FIELD"),
+    ),
+    ("GET", f"{PAPER}/reconciliation", "paper.report", None, (200, None)),
+    ("GET", f"{PAPER}/reconciliation.csv", "paper.report", None, (200, None)),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, *_ in ROUTES]
 MEMBER_OF = {
@@ -307,7 +335,14 @@ def test_a_bare_token_without_bearer_is_accepted(client, staff_stack):
     assert answer.json_body == {
         "actor": "staff:board",
         "groups": ["oversight-board"],
-        "actions": ["audit.export", "cycle.read", "dashboard.read", "session.read"],
+        "actions": [
+            "audit.export",
+            "cycle.read",
+            "dashboard.read",
+            "paper.read",
+            "paper.report",
+            "session.read",
+        ],
     }
 
 
@@ -332,9 +367,15 @@ def test_every_staff_route_declares_a_known_action():
     }
 
     assert staff_routes == set(DECLARED)
+    placeholders = {"{cycle_id}": CYCLE, "{batch_id}": BATCH, "{entry_id}": "e1"}
+
+    def filled(path: str) -> str:
+        for name, value in placeholders.items():
+            path = path.replace(name, value)
+        return path
+
     assert {(m, p) for m, p, *_ in ROUTES} >= {
-        (method, path.replace("{cycle_id}", CYCLE).replace("{batch_id}", BATCH))
-        for path, method in DECLARED
+        (method, filled(path)) for path, method in DECLARED
     }
     assert set(DECLARED.values()) <= set(ACTIONS)
 

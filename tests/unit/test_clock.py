@@ -77,11 +77,11 @@ class RacingStore(FakeStore):
 class Publisher:
     """``on_voting_closed``: records each call and returns a fixed hash."""
 
-    def __init__(self, result_hash: str = RESULT_HASH) -> None:
+    def __init__(self, result_hash: str | None = RESULT_HASH) -> None:
         self.result_hash = result_hash
         self.calls: list[Cycle] = []
 
-    def __call__(self, cycle: Cycle) -> str:
+    def __call__(self, cycle: Cycle) -> str | None:
         self.calls.append(cycle)
         return self.result_hash
 
@@ -303,3 +303,27 @@ def test_one_failing_cycle_does_not_stop_the_others():
     assert failure.value.cycle_ids == ["bad"]
     assert store.get_cycle("good").phase is Phase.RESULTS
     assert store.get_cycle("bad").phase is Phase.TALLY
+
+
+def test_a_tally_that_must_wait_stays_in_tally_past_its_end():
+    # GIVEN paper batches still being entered: the publisher answers None
+    store = FakeStore(make_cycle(Phase.VOTING))
+    waiting = Publisher(result_hash=None)
+
+    made = close_due_phases(
+        store, now=TALLY_END + timedelta(hours=3), on_voting_closed=waiting
+    )
+
+    # THEN voting closes, but the cycle waits in the tally, unpublished
+    assert moves(made) == [(Phase.VOTING, Phase.TALLY)]
+    stored = store.get_cycle("boston-2027")
+    assert (stored.phase, stored.result_hash) == (Phase.TALLY, "")
+    assert len(waiting.calls) == 1
+
+    # WHEN a later run finds the tally ready THEN results open
+    ready = Publisher()
+    later = close_due_phases(
+        store, now=TALLY_END + timedelta(hours=4), on_voting_closed=ready
+    )
+    assert moves(later) == [(Phase.TALLY, Phase.RESULTS)]
+    assert store.get_cycle("boston-2027").result_hash == RESULT_HASH

@@ -92,3 +92,36 @@ def test_the_scheduled_app_reads_ballots_but_no_voter_marks(stage):
     assert f"pb-{stage}-voter-marks" not in scheduled
     assert f"pb-{stage}-idempotency" not in scheduled
     assert "dynamodb:UpdateItem" not in scheduled[f"pb-{stage}-cycles"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_api_writes_paper_batches_in_transactions_only(stage):
+    path = ROOT / ".chalice" / f"policy-{stage}.json"
+    api = grants(path)
+    in_transactions = transaction_only(path)
+    table = f"pb-{stage}-paper"
+
+    assert api[table] == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
+    assert in_transactions[table] == {
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
+    assert not api[table] & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_scheduled_app_only_reads_paper_and_seals_its_ledger(stage):
+    scheduled = grants(ROOT / "scheduled" / ".chalice" / f"policy-{stage}.json")
+
+    assert scheduled[f"pb-{stage}-paper"] == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    }
