@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_tally.py
 	$(BIN)/python bench/bench_cast.py
 	$(BIN)/python bench/bench_replay.py
+	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_site.py
 
 clean:

@@ -2,9 +2,10 @@
 
 :class:`LocalRun` starts moto in server mode on 127.0.0.1, creates the stack
 from ``infra/template.yaml`` in it, points this process's AWS settings at it
-and serves the API with ``chalice local`` (stage ``local``) on loopback. No
-other host is ever contacted: the credentials are fake, and every client,
-ours and Chalice's, is aimed at the loopback moto endpoint.
+and serves the API with ``chalice local`` (stage ``local``, through
+:mod:`pbctl.chalicelocal`, which lets it take a burst of clients) on
+loopback. No other host is ever contacted: the credentials are fake, and
+every client, ours and Chalice's, is aimed at the loopback moto endpoint.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 
 from chalicelib.services import get_services, reset_services
 from chalicelib.settings import Settings, StaffAuthSettings
-from pbctl.localstack import create_stack, jwks_url, start_moto_server
+from pbctl.localstack import create_stack, is_loopback, jwks_url, start_moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -45,10 +47,26 @@ class LocalRunError(RuntimeError):
 class LocalRun:
     """moto + the stack + ``chalice local``; use as a context manager."""
 
-    def __init__(self, *, aws_port: int, api_port: int, site_origin: str = ""):
+    def __init__(
+        self,
+        *,
+        aws_port: int,
+        api_port: int,
+        site_origin: str = "",
+        api_aws_endpoint: str = "",
+    ):
+        """``api_aws_endpoint``, when given, is where ``chalice local`` sends
+        its AWS calls instead of the moto server (a loopback proxy in front of
+        it, say, that counts or fails chosen calls); this process's own
+        clients still talk to moto directly."""
         self.aws_port = aws_port
         self.api_port = api_port
         self.site_origin = site_origin
+        if api_aws_endpoint and not is_loopback(urlsplit(api_aws_endpoint).hostname):
+            raise LocalRunError(
+                f"the API's AWS endpoint must be on loopback, not {api_aws_endpoint}"
+            )
+        self.api_aws_endpoint = api_aws_endpoint
         self._moto = None
         self.outputs: dict[str, str] = {}
         self._api: subprocess.Popen | None = None
@@ -109,9 +127,14 @@ class LocalRun:
         # A file, not a pipe: an unread pipe fills up and stalls the server.
         LOG_DIR.mkdir(exist_ok=True)
         self._log = open(self.log_path, "wb")  # noqa: SIM115
+        api_endpoint = {}
+        if self.api_aws_endpoint:
+            api_endpoint["AWS_ENDPOINT_URL"] = self.api_aws_endpoint
         self._api = subprocess.Popen(
             [
-                str(Path(sys.executable).parent / "chalice"),
+                sys.executable,
+                "-m",
+                "pbctl.chalicelocal",
                 "local",
                 "--no-autoreload",
                 "--stage",
@@ -122,7 +145,7 @@ class LocalRun:
                 str(self.api_port),
             ],
             cwd=ROOT,
-            env={**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"},
+            env={**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING", **api_endpoint},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -3,7 +3,9 @@
 Keys: ``results/<cycle_id>/result.json``, ``result.csv`` and
 ``ballots.pb`` (the anonymised ballots). Objects are written only when
 their bytes differ from what is there, so a repeated tally leaves the
-bucket's versions untouched.
+bucket's versions untouched. Each write is conditional on what was read
+(no object yet, or the same ETag), so two tallies racing (two deliveries of
+one schedule) write each file once between them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ import boto3
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import NotFound
+
+#: S3's answer to a conditional write that lost a race. Its 409
+#: (ConditionalRequestConflict: another write of the key still in flight) is
+#: left to raise: the phase clock's next run finds the file and catches up.
+_LOST_RACE = {"PreconditionFailed", "412"}
 
 CONTENT_TYPES = {
     "result.json": "application/json",
@@ -37,30 +44,49 @@ class ResultStore:
         return f"results/{cycle_id}/{name}"
 
     def put(self, cycle_id: str, name: str, body: bytes) -> bool:
-        """Write one file unless identical bytes are there; True if it wrote."""
+        """Write one file unless identical bytes are there; True if it wrote.
+
+        The write only succeeds if the object is still as it was read. When
+        another writer got there first with the same bytes this returns
+        False; with other bytes it raises ``ResultChanged``.
+        """
         digest = hashlib.sha256(body).hexdigest()
-        if self.digest(cycle_id, name) == digest:
+        head = self._head(cycle_id, name)
+        if head is not None and _sha256(head) == digest:
             return False
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=self.key(cycle_id, name),
-            Body=body,
-            ContentType=CONTENT_TYPES.get(name, "application/octet-stream"),
-            Metadata={"sha256": digest},
-        )
+        # No object: create it only if still absent; else replace what we saw.
+        condition = {"IfMatch": head["ETag"]} if head else {"IfNoneMatch": "*"}
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.key(cycle_id, name),
+                Body=body,
+                ContentType=CONTENT_TYPES.get(name, "application/octet-stream"),
+                Metadata={"sha256": digest},
+                **condition,
+            )
+        except ClientError as exc:
+            if _code(exc) not in _LOST_RACE:
+                raise
+            if self.digest(cycle_id, name) == digest:
+                return False
+            raise ResultChanged(self.key(cycle_id, name)) from exc
         return True
 
     def digest(self, cycle_id: str, name: str) -> str | None:
         """The SHA-256 recorded with a published file, or ``None`` if absent."""
+        head = self._head(cycle_id, name)
+        return None if head is None else _sha256(head)
+
+    def _head(self, cycle_id: str, name: str) -> dict | None:
         try:
-            head = self.client.head_object(
+            return self.client.head_object(
                 Bucket=self.bucket, Key=self.key(cycle_id, name)
             )
         except ClientError as exc:
             if _code(exc) in ("404", "NoSuchKey"):
                 return None
             raise
-        return head.get("Metadata", {}).get("sha256")
 
     def get(self, cycle_id: str, name: str) -> bytes:
         """The bytes of one published file; raises ``NotFound``."""
@@ -75,6 +101,22 @@ class ResultStore:
                 ) from exc
             raise
         return answer["Body"].read()
+
+
+class ResultChanged(RuntimeError):
+    """Another writer published different bytes under the same key meanwhile.
+
+    A deterministic tally of closed voting never does; the phase clock logs
+    it and fails the run, so the alarm fires and staff look.
+    """
+
+    def __init__(self, key: str):
+        super().__init__(f"{key} changed while it was being published")
+        self.key = key
+
+
+def _sha256(head: dict) -> str | None:
+    return head.get("Metadata", {}).get("sha256")
 
 
 def _code(exc: ClientError) -> str:
