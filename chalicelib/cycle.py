@@ -111,6 +111,10 @@ class Cycle:
     min_project_score: int = 0
     timezone: str = "America/New_York"
     languages: tuple[str, ...] = ("en",)
+    #: Publish each ballot's selections next to its receipt hash. Off by
+    #: default: with it a voter can prove to anyone how they voted, which
+    #: weakens resistance to coercion and vote buying (docs/verification.md).
+    receipts_with_selections: bool = False
     ballot_hash: str = ""
     result_hash: str = ""
 
@@ -172,6 +176,11 @@ def validate_cycle(cycle: Cycle) -> None:
         _is_int(cycle.min_project_score) and cycle.min_project_score >= 0,
         "min_project_score",
         "The minimum project score is a whole number.",
+    )
+    _require(
+        isinstance(cycle.receipts_with_selections, bool),
+        "receipts_with_selections",
+        "receipts_with_selections is true or false.",
     )
     _require(isinstance(cycle.phase, Phase), "phase", "Unknown phase.")
     try:
@@ -326,8 +335,13 @@ def due_phase(cycle: Cycle, now: datetime) -> Phase | None:
 
 
 def ballot_document(cycle: Cycle) -> dict:
-    """The frozen ballot: everything a voter's choice is measured against."""
-    return {
+    """The frozen ballot: everything a voter's choice is measured against.
+
+    ``receipts_with_selections`` is part of it only when switched on, so the
+    voter is told before voting, and the hash of a default cycle's ballot is
+    what it was before the setting existed.
+    """
+    document = {
         "cycle_id": cycle.cycle_id,
         "budget_cap": cycle.budget_cap,
         "selection_limit": cycle.selection_limit,
@@ -338,6 +352,9 @@ def ballot_document(cycle: Cycle) -> dict:
         "min_project_score": cycle.min_project_score,
         "proposals": [p.to_dict() for p in cycle.proposals],
     }
+    if cycle.receipts_with_selections:
+        document["receipts_with_selections"] = True
+    return document
 
 
 def ballot_hash(cycle: Cycle) -> str:
@@ -435,6 +452,7 @@ def cycle_to_dict(cycle: Cycle) -> dict:
         "min_project_score": cycle.min_project_score,
         "timezone": cycle.timezone,
         "languages": list(cycle.languages),
+        "receipts_with_selections": cycle.receipts_with_selections,
         "ballot_hash": cycle.ballot_hash,
         "result_hash": cycle.result_hash,
     }
@@ -459,6 +477,7 @@ def cycle_from_dict(data: Mapping) -> Cycle:
             min_project_score=data.get("min_project_score", 0),
             timezone=data.get("timezone", "America/New_York"),
             languages=tuple(data.get("languages", ("en",))),
+            receipts_with_selections=data.get("receipts_with_selections", False),
             ballot_hash=data.get("ballot_hash", ""),
             result_hash=data.get("result_hash", ""),
         )

@@ -69,6 +69,7 @@ _NEW_CYCLE_OPTIONAL = (
     "rule",
     "tie_break",
     "min_project_score",
+    "receipts_with_selections",
     "make_current",
     "reason",
 )
@@ -114,8 +115,9 @@ def parse_new_cycle(body: object) -> NewCycle:
         raise InvalidInput(
             "The name holds control characters.", field="name", code="INVALID_TEXT"
         )
-    if "make_current" in data and not isinstance(data["make_current"], bool):
-        raise _type("make_current", "true or false")
+    for name in ("make_current", "receipts_with_selections"):
+        if name in data and not isinstance(data[name], bool):
+            raise _type(name, "true or false")
     languages = _languages(data["languages"])
     calendar = _calendar(data["calendar"], required=True)
     proposals = _proposals(data.get("proposals", []), languages)
@@ -135,6 +137,7 @@ def parse_new_cycle(body: object) -> NewCycle:
         min_project_score=data.get("min_project_score", 0),
         timezone=data.get("timezone", "America/New_York"),
         languages=languages,
+        receipts_with_selections=data.get("receipts_with_selections", False),
     )
     return NewCycle(cycle, data.get("make_current"), reason)
 
@@ -404,6 +407,7 @@ def staff_view(cycle: Cycle) -> dict:
         "vote_type": cycle.vote_type,
         "rule": cycle.rule,
         "tie_break": cycle.tie_break,
+        "receipts_with_selections": cycle.receipts_with_selections,
         "proposals": [p.to_dict() for p in cycle.proposals],
         "ballot_hash": cycle.ballot_hash or None,
     }

@@ -17,11 +17,13 @@ from pbctl.commands import (
     stafftoken,
     tally,
     up,
+    verify,
 )
 
 #: The command modules; add a module here to add its subcommand.
 COMMANDS = [
     tally,
+    verify,
     demo,
     up,
     site,

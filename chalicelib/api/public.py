@@ -10,13 +10,15 @@ import functools
 import json
 import logging
 
-from chalice import Blueprint
+from chalice import Blueprint, Response
 
 from chalicelib.api.responses import error, internal_error, json_body, ok, site_cors
 from chalicelib.cycle import Phase, ballot_document, calendar_to_dict
 from chalicelib.errors import NotFound, PBError, PhaseClosed
 from chalicelib.observability import count
+from chalicelib.publish import RESULT
 from chalicelib.services import get_services
+from chalicelib.storage.results import CONTENT_TYPES
 from chalicelib.voting import cast_ballot
 
 logger = logging.getLogger(__name__)
@@ -133,5 +135,40 @@ def read_results():
             field="phase",
             code="RESULTS_NOT_PUBLISHED",
         )
-    body = json.loads(services.results.get(cycle.cycle_id, "result.json"))
+    body = json.loads(services.results.get(cycle.cycle_id, RESULT))
     return ok(body, headers={"Cache-Control": "public, max-age=300"})
+
+
+@public.route("/results/files/{name}", methods=["GET"], cors=CORS)
+@answers
+def read_result_file(name):
+    """One file ``result.json`` lists under ``files``, byte for byte.
+
+    The site's receipt check reads ``receipts.txt`` here and looks the
+    receipt's hash up in the browser, so the receipt never leaves the device.
+    """
+    # Known limit: a Lambda answer is at most 6 MB, so receipts.txt (65 bytes
+    # a ballot) fits up to about 90,000 ballots; past that, serve the results
+    # bucket's files through CloudFront instead of this route.
+    services = get_services()
+    cycle = services.store.current_cycle()
+    if cycle.phase not in RESULT_PHASES:
+        raise PhaseClosed(
+            "Results are published after the tally.",
+            field="phase",
+            code="RESULTS_NOT_PUBLISHED",
+        )
+    listed = json.loads(services.results.get(cycle.cycle_id, RESULT)).get("files", {})
+    if name not in listed:
+        raise NotFound(
+            "No published file has that name.", field="name", code="NO_SUCH_FILE"
+        )
+    return Response(
+        body=services.results.get(cycle.cycle_id, name).decode("utf-8"),
+        status_code=200,
+        headers={
+            "Content-Type": CONTENT_TYPES.get(name, "text/plain; charset=utf-8"),
+            "Cache-Control": "public, max-age=300",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

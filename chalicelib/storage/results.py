@@ -1,7 +1,11 @@
 """Published results in the results bucket: one folder per cycle.
 
-Keys: ``results/<cycle_id>/result.json``, ``result.csv`` and
-``ballots.pb`` (the anonymised ballots). Objects are written only when
+Keys: ``results/<cycle_id>/<name>`` for each file
+:mod:`chalicelib.publish` writes (``result.json``, ``result.csv``, the
+anonymised ``ballots.pb`` and ``ballots.csv``, ``receipts.txt`` and, when a
+cycle opts in, ``ballots-by-receipt.csv``). Each object carries its SHA-256
+as ``sha256`` metadata (hex), the digest ``result.json`` also records under
+``files`` (as ``sha256:<hex>``). Objects are written only when
 their bytes differ from what is there, so a repeated tally leaves the
 bucket's versions untouched. Each write is conditional on what was read
 (no object yet, or the same ETag), so two tallies racing (two deliveries of
@@ -26,6 +30,9 @@ CONTENT_TYPES = {
     "result.json": "application/json",
     "result.csv": "text/csv; charset=utf-8",
     "ballots.pb": "text/plain; charset=utf-8",
+    "ballots.csv": "text/csv; charset=utf-8",
+    "receipts.txt": "text/plain; charset=utf-8",
+    "ballots-by-receipt.csv": "text/csv; charset=utf-8",
 }
 
 

@@ -8,8 +8,10 @@
   state machine and checks as ``POST /staff/cycles/{id}/phase``, one step at
   a time, audited in the same transaction.
 - ``pbctl export --cycle ID [--out DIR]``: download the published
-  ``result.json``, ``result.csv`` and the anonymised ``ballots.pb`` of a
-  cycle whose results are public; the export is audited first.
+  ``result.json`` and every file it lists (``result.csv``, the anonymised
+  ``ballots.pb`` and ``ballots.csv``, ``receipts.txt``...) of a cycle whose
+  results are public, ready for ``pbctl verify``; the export is audited
+  once the files are written.
 
 ``pbctl tally --publish --cycle ID`` lives with ``pbctl tally``. Every
 command that changes or exports something is in the audit log under the
@@ -32,7 +34,7 @@ from chalicelib.publish import RESULT
 from chalicelib.staff import change_phase, dashboard
 from pbctl.operator import TargetError, add_arguments, connect, operator_actor
 
-#: The published files of a cycle, in the order they are downloaded.
+#: The published files of a cycle that predate ``files`` in result.json.
 RESULT_FILES = ("result.json", "result.csv", "ballots.pb")
 #: Phases in which results are public (as ``GET /results`` serves them).
 PUBLIC_RESULT_PHASES = (Phase.RESULTS, Phase.IMPLEMENTATION)
@@ -172,9 +174,12 @@ def run_export(args: argparse.Namespace) -> int:
                 code="RESULTS_NOT_PUBLIC",
             )
         result_hash = published_hash(services.results, cycle.cycle_id)
-        files = {
-            name: services.results.get(cycle.cycle_id, name) for name in RESULT_FILES
-        }
+        result = services.results.get(cycle.cycle_id, RESULT)
+        listed = sorted(json.loads(result).get("files", {})) or RESULT_FILES[1:]
+        files = {RESULT: result}
+        files.update(
+            (name, services.results.get(cycle.cycle_id, name)) for name in listed
+        )
     except (PBError, TargetError) as exc:
         return _fail("export", exc)
     try:
@@ -200,7 +205,7 @@ def run_export(args: argparse.Namespace) -> int:
             {
                 "cycle_id": cycle.cycle_id,
                 "result_hash": result_hash,
-                "files": [str(out / n) for n in RESULT_FILES],
+                "files": [str(out / n) for n in files],
             }
         )
     )

@@ -157,9 +157,22 @@ def site_url(site: SiteServer) -> str:
     return site.url
 
 
+@dataclasses.dataclass(frozen=True)
+class ResultsSite:
+    url: str
+    #: The receipts of the ballots the results stack cast.
+    receipts: tuple[str, ...]
+
+
 @pytest.fixture(scope="session")
-def results_site_url(site: SiteServer) -> Iterator[str]:
-    """A site whose API serves a published result: ``http://127.0.0.1:PORT``.
+def results_site_url(results_site: ResultsSite) -> str:
+    """A site whose API serves a published result: ``http://127.0.0.1:PORT``."""
+    return results_site.url
+
+
+@pytest.fixture(scope="session")
+def results_site(site: SiteServer) -> Iterator[ResultsSite]:
+    """The site of a published result, and the receipts its voters were given.
 
     The stack runs in a child process (LocalRun owns its process's AWS
     settings) with :func:`browser_cycle` voted on and closed; the site is
@@ -184,9 +197,12 @@ def results_site_url(site: SiteServer) -> Iterator[str]:
         stderr=log,
         text=True,
     )
+    receipts = []
     try:
         # "ready" once it serves; end of file if it died first.
         for line in child.stdout:
+            if line.startswith("receipt "):
+                receipts.append(line.split()[1])
             if line.strip() == "ready":
                 break
         else:
@@ -194,7 +210,7 @@ def results_site_url(site: SiteServer) -> Iterator[str]:
             pytest.fail(f"the results stack did not start; see {log.name}")
         api_url = f"http://{HOST}:{api_port}"
         with SiteServer(site_port, api_url, dist=site.dist) as server:
-            yield server.url
+            yield ResultsSite(server.url, tuple(receipts))
     finally:
         child.stdin.close()  # the child serves until its stdin closes
         try:

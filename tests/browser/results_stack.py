@@ -8,8 +8,8 @@ process's AWS settings (and PynamoDB's table bindings) while it runs.
 ``python -m tests.browser.results_stack AWS_PORT API_PORT SITE_ORIGIN``
 starts the stack, stores :func:`tests.browser.conftest.browser_cycle`, casts
 a few ballots through the HTTP API, runs the phase clock past the voting
-deadline (which tallies and publishes), prints ``ready`` and serves until
-its standard input closes.
+deadline (which tallies and publishes), prints one ``receipt R`` line per
+ballot cast, then ``ready``, and serves until its standard input closes.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tests.functional.conftest import open_voting
 BALLOTS = (["p2", "p5"], ["p2", "p1"], ["p5", "p3"], ["p2"])
 
 
-def cast(local: LocalRun, selections: list[str]) -> None:
+def cast(local: LocalRun, selections: list[str]) -> str:
     status, body = request(
         HOST,
         local.api_port,
@@ -43,6 +43,7 @@ def cast(local: LocalRun, selections: list[str]) -> None:
     )
     if status != 201:
         raise SystemExit(f"results stack: a ballot was refused: {status} {body}")
+    return body["receipt"]
 
 
 def main(argv: list[str]) -> int:
@@ -52,13 +53,14 @@ def main(argv: list[str]) -> int:
     ) as local:
         now = datetime.now(UTC)
         cycle = open_voting(local.services.store, browser_cycle(now), now)
-        for selections in BALLOTS:
-            cast(local, selections)
+        receipts = [cast(local, selections) for selections in BALLOTS]
         after_close = cycle.calendar[Phase.VOTING].end + timedelta(minutes=5)
         run_phase_clock({"time": format_time(after_close)})
         phase = local.services.store.get_cycle(cycle.cycle_id).phase
         if phase is not Phase.RESULTS:
             raise SystemExit(f"results stack: the cycle is in {phase}, not results")
+        for receipt in receipts:
+            print(f"receipt {receipt}")
         print("ready", flush=True)
         sys.stdin.read()  # serve until the parent closes our standard input
     return 0

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.functional
 
 CYCLE = "clock-race"
 VOTES = [("p1",), ("p1", "p2"), ("p2",), ("p3",), ("p3", "p2"), ("p3",), ("p2",)]
-FILES = ("result.json", "result.csv", "ballots.pb")
+FILES = ("result.json", "result.csv", "ballots.pb", "ballots.csv", "receipts.txt")
 
 
 @pytest.fixture
@@ -160,7 +160,11 @@ def test_two_clocks_at_once_close_voting_once_and_tally_once(server, proxy, sche
     closed = scheduled.store.get_cycle(CYCLE)
     assert closed.phase is Phase.RESULTS
     stored = scheduled.results.get(CYCLE, "result.json")
-    expected = result_files(cycle, list(VOTES))
+    stored_ballots = [
+        (b.ballot_id, b.selections) for b in scheduled.store.iter_ballots(CYCLE)
+    ]
+    assert sorted(s for _, s in stored_ballots) == sorted(VOTES)
+    expected = result_files(cycle, stored_ballots)
     assert json.loads(stored)["ballots_counted"] == len(VOTES)
     assert stored == expected["result.json"]
     assert closed.result_hash == "sha256:" + hashlib.sha256(stored).hexdigest()

@@ -183,7 +183,13 @@ def test_a_cycle_from_voting_to_results_and_its_export(
     assert published["already_published"] is False
     services = _services(server)
     cycle = services.store.get_cycle("ops-2027")
-    expected = result_files(cycle, [tuple(sorted(b)) for b in BALLOTS])
+    stored = [
+        (b.ballot_id, b.selections) for b in services.store.iter_ballots("ops-2027")
+    ]
+    assert sorted(tuple(sorted(s)) for _, s in stored) == sorted(
+        tuple(sorted(b)) for b in BALLOTS
+    )
+    expected = result_files(cycle, stored)
     assert services.results.get("ops-2027", "result.json") == expected["result.json"]
     entry = _audit(server, "ops-2027")[-1]
     assert entry["action"] == "result_published"
@@ -221,8 +227,17 @@ def test_a_cycle_from_voting_to_results_and_its_export(
     )
     assert status == 0, err
     assert json.loads(out)["result_hash"] == published["result_hash"]
-    for name in ("result.json", "result.csv", "ballots.pb"):
+    assert sorted(json.loads(out)["files"]) == sorted(
+        str(out_dir / name) for name in expected
+    )
+    for name in expected:
         assert (out_dir / name).read_bytes() == expected[name]
+    # What was exported verifies.
+    capsys.readouterr()
+    assert (
+        main(["verify", str(out_dir / "result.json"), str(out_dir / "ballots.pb")]) == 0
+    )
+    assert capsys.readouterr().out.startswith("CONFIRMED: ")
     election = read_pb(out_dir / "ballots.pb")
     assert len(election.votes) == len(BALLOTS)
     assert not any("@" in v.voter_id for v in election.votes)

@@ -140,6 +140,11 @@ BAD_CYCLES = [
     (put(["timezone"], "Mars/Olympus"), "INVALID_INPUT", "timezone"),
     (put(["phase"], "voting"), "UNKNOWN_FIELD", "phase"),
     (put(["make_current"], "yes"), "INVALID_TYPE", "make_current"),
+    (
+        put(["receipts_with_selections"], "true"),
+        "INVALID_TYPE",
+        "receipts_with_selections",
+    ),
     (put(["languages"], []), "INVALID_TYPE", "languages"),
     (put(["languages"], ["es"]), "INVALID_LANGUAGE", "languages"),
     (put(["languages"], ["en", "EN!"]), "INVALID_LANGUAGE", "languages[1]"),

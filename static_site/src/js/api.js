@@ -32,21 +32,35 @@ export class ApiError extends Error {
   }
 }
 
-export async function call(path, options = {}, timeoutMs = 20000) {
+async function send(path, options, timeoutMs) {
   const { api_url: base } = await config();
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
-  let answer;
   try {
-    answer = await fetch(base + path, { ...options, signal: abort.signal });
+    return await fetch(base + path, { ...options, signal: abort.signal });
   } catch {
     throw new ApiError(0);
   } finally {
     clearTimeout(timer);
   }
+}
+
+export async function call(path, options = {}, timeoutMs = 20000) {
+  const answer = await send(path, options, timeoutMs);
   const body = await answer.json().catch(() => ({}));
   if (!answer.ok) throw new ApiError(answer.status, body);
   return { status: answer.status, body };
+}
+
+/** The URL of a published result file (receipts.txt, ballots.pb...). */
+export const resultFileUrl = (name) =>
+  config().then(({ api_url: base }) => `${base}/results/files/${encodeURIComponent(name)}`);
+
+/** The bytes of a published result file, as an ArrayBuffer. */
+export async function getResultFile(name) {
+  const answer = await send(`/results/files/${encodeURIComponent(name)}`, {}, 60000);
+  if (!answer.ok) throw new ApiError(answer.status, await answer.json().catch(() => ({})));
+  return answer.arrayBuffer();
 }
 
 export const getCycle = () => call("/cycle").then((r) => r.body);

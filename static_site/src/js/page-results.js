@@ -1,17 +1,25 @@
-// Results: funded and unfunded proposals, the SVG chart, budget and turnout.
-// Titles come from GET /ballot (per language); the result's own English
-// titles stand in if the ballot cannot be read.
+// Results: funded and unfunded proposals, the SVG chart, budget and turnout,
+// the receipt check and the published files. Titles come from GET /ballot
+// (per language); the result's own English titles stand in if the ballot
+// cannot be read.
 
-import { getBallot, getResults } from "./api.js";
+import { getBallot, getResultFile, getResults, resultFileUrl } from "./api.js";
 import { drawChart, redrawOnResize } from "./chart.js";
-import { byId, el, show } from "./dom.js";
+import { byId, el, focusOn, show } from "./dom.js";
 import { localized, money, number, setText, t } from "./i18n.js";
 import { startPage } from "./layout.js";
+import { checkDigest, choicesOf, normaliseReceipt, receiptHash, receiptSet } from "./receipt-check.js";
 import { done, failed, loading } from "./status.js";
+
+const RECEIPTS = "receipts.txt";
+const BY_RECEIPT = "ballots-by-receipt.csv";
 
 let result = null;
 let titles = {};
 let error = null;
+// The last receipt check: { kind: "found" | "not_found" | "invalid" | "unavailable", choices }.
+let check = null;
+let receiptList = null;
 
 async function load() {
   loading();
@@ -75,8 +83,98 @@ function render() {
   const hashKey = "results.ballot_hash";
   const hashLine = byId("ballot-hash");
   hashLine.textContent = t(hashKey) !== hashKey ? t(hashKey, { hash: result.ballot_hash }) : "";
+  renderCheck();
+  renderFiles();
   show(byId("results"));
   drawResults();
+}
+
+/** The published list, fetched once and checked against result.json's digest. */
+function receipts() {
+  receiptList ??= getResultFile(RECEIPTS)
+    .then(async (bytes) => {
+      await checkDigest(bytes, result.files?.[RECEIPTS]);
+      return receiptSet(bytes);
+    })
+    .catch((exc) => {
+      receiptList = null; // try again on the next check
+      throw exc;
+    });
+  return receiptList;
+}
+
+async function choicesFor(hash) {
+  if (!result.receipts_with_selections) return null;
+  const bytes = await getResultFile(BY_RECEIPT);
+  await checkDigest(bytes, result.files?.[BY_RECEIPT]);
+  return choicesOf(bytes, hash);
+}
+
+async function onCheck(event) {
+  event.preventDefault();
+  const receipt = normaliseReceipt(byId("receipt-input").value);
+  if (!receipt) {
+    check = { kind: "invalid" };
+    renderCheck();
+    focusOn(byId("receipt-input"));
+    return;
+  }
+  const button = byId("receipt-button");
+  button.disabled = true;
+  try {
+    const hash = await receiptHash(receipt);
+    const found = (await receipts()).has(hash);
+    check = { kind: found ? "found" : "not_found", choices: found ? await choicesFor(hash) : null };
+  } catch {
+    check = { kind: "unavailable" };
+  } finally {
+    button.disabled = false;
+  }
+  renderCheck();
+}
+
+function renderCheck() {
+  const group = byId("group-receipt");
+  const input = byId("receipt-input");
+  const problem = byId("error-receipt");
+  const invalid = check?.kind === "invalid";
+  group.classList.toggle("usa-form-group--error", invalid);
+  input.classList.toggle("usa-input--error", invalid);
+  if (invalid) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+  if (invalid) setText(problem, "results.check_invalid");
+  show(problem, invalid);
+
+  const answer = byId("receipt-answer");
+  answer.replaceChildren();
+  if (check && !invalid) {
+    const kind = { found: "success", not_found: "warning", unavailable: "error" }[check.kind];
+    const text = el("p", { className: "usa-alert__text" });
+    setText(text, `results.check_${check.kind}`, { count: number(result.ballots_counted) });
+    const body = el("div", { className: "usa-alert__body", children: [text] });
+    if (check.choices) {
+      const list = check.choices.map((id) => titleOf(id).text).join(", ");
+      const chosen = el("p", { className: "usa-alert__text" });
+      setText(chosen, "results.check_selections", { list });
+      body.append(chosen);
+    }
+    answer.append(el("div", { className: `usa-alert usa-alert--${kind} usa-alert--slim`, children: [body] }));
+  }
+  const linked = result.receipts_with_selections ? "results.check_what_linked" : "results.check_what";
+  setText(byId("receipt-what"), linked);
+}
+
+async function renderFiles() {
+  const list = byId("files-list");
+  const names = Object.keys(result.files || {}).sort();
+  const items = await Promise.all(
+    names.map(async (name) => {
+      const link = el("a", { className: "usa-link", text: name, attrs: { href: await resultFileUrl(name) } });
+      const digest = el("span", { className: "pb-hash", text: ` ${result.files[name]}` });
+      return el("li", { children: [link, digest] });
+    }),
+  );
+  list.replaceChildren(...items);
 }
 
 function drawResults() {
@@ -98,6 +196,7 @@ function drawResults() {
 }
 
 redrawOnResize(byId("chart"), () => result && drawResults());
+byId("receipt-form").addEventListener("submit", (event) => onCheck(event));
 startPage(render)
   .then(load)
   .catch((exc) => console.error(exc));
