@@ -57,6 +57,8 @@ ACTIONS: Mapping[str, frozenset[str]] = {
     "calendar.edit": frozenset({OFFICE_ADMIN, OFFICE_STAFF}),
     "audit.export": frozenset({OFFICE_ADMIN, OVERSIGHT_BOARD}),
     "dashboard.read": frozenset(GROUPS),
+    # An event volunteer (or office staff at City Hall) vouches in person.
+    "voter.vouch": frozenset({EVENT_VOLUNTEER, OFFICE_STAFF}),
 }
 
 HEADER = "Authorization"

@@ -18,7 +18,11 @@ from datetime import date
 from chalicelib.cycle import Cycle, canonical_json
 from chalicelib.errors import InvalidInput
 
-VOTER_KINDS = ("access_code", "email", "phone")
+#: ``pass``: a voter pass from a one-time code or a volunteer; ``access_code``:
+#: a printed code, alone or with the resident's phone or email; ``phone`` and
+#: ``email``: the resident's word alone (cycles that offer ``attested``).
+VOTER_KINDS = ("pass", "access_code", "email", "phone")
+CONTACT_KINDS = ("phone", "email")
 
 #: Boston's neighbourhoods, as the city's planning maps name them.
 NEIGHBOURHOODS = (
@@ -57,6 +61,8 @@ class CastRequest:
     voter_value: str
     neighbourhood: str | None = None
     age_bracket: str | None = None
+    #: With an access code: the resident's (kind, value), phone or email.
+    voter_contact: tuple[str, str] | None = None
 
     def fingerprint(self) -> str:
         """A hash of what was chosen, to recognise a retried submission.
@@ -99,7 +105,7 @@ def parse_cast_request(body: object) -> CastRequest:
         )
 
     voter = _object(data["voter"], "voter")
-    _no_unknown(voter, {"kind", "value"}, "voter.")
+    _no_unknown(voter, {"kind", "value", "contact"}, "voter.")
     kind = voter.get("kind")
     if kind not in VOTER_KINDS:
         raise InvalidInput(
@@ -107,19 +113,46 @@ def parse_cast_request(body: object) -> CastRequest:
             field="voter.kind",
             code="INVALID_VOTER",
         )
+    # A pass is longer than any identifier, but still bounded (passes.read).
+    limit = 1024 if kind == "pass" else _MAX_TEXT
     value = voter.get("value")
-    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_TEXT:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise InvalidInput(
-            "Give the access code, email or phone number.",
+            "Give the voter pass, access code, email or phone number.",
             field="voter.value",
             code="INVALID_VOTER",
         )
+    contact = None
+    if "contact" in voter:
+        if kind != "access_code":
+            raise InvalidInput(
+                "Only an access code comes with a contact.",
+                field="voter.contact",
+                code="UNKNOWN_FIELD",
+            )
+        raw = _object(voter["contact"], "voter.contact")
+        _no_unknown(raw, {"kind", "value"}, "voter.contact.")
+        if raw.get("kind") not in CONTACT_KINDS:
+            raise InvalidInput(
+                "The contact kind is phone or email.",
+                field="voter.contact.kind",
+                code="INVALID_VOTER",
+            )
+        text = raw.get("value")
+        if not isinstance(text, str) or not text.strip() or len(text) > _MAX_TEXT:
+            raise InvalidInput(
+                "Give the phone number or email.",
+                field="voter.contact.value",
+                code="INVALID_VOTER",
+            )
+        contact = (raw["kind"], text)
 
     return CastRequest(
         selections=tuple(selections),
         attestation=_parse_attestation(data["attestation"]),
         voter_kind=kind,
         voter_value=value,
+        voter_contact=contact,
         neighbourhood=_optional_choice(data, "neighbourhood", NEIGHBOURHOODS),
         age_bracket=_optional_choice(data, "age_bracket", AGE_BRACKETS),
     )

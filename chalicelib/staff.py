@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from chalicelib.cycle import (
+    DEFAULT_VERIFICATION,
     PHASES,
     Cycle,
     Phase,
@@ -71,6 +72,7 @@ _NEW_CYCLE_OPTIONAL = (
     "min_project_score",
     "make_current",
     "reason",
+    "verification",
 )
 _INT_FIELDS = ("budget_cap", "selection_limit", "min_voting_age", "min_project_score")
 _STR_FIELDS = ("cycle_id", "name", "timezone", "vote_type", "rule", "tie_break")
@@ -117,6 +119,11 @@ def parse_new_cycle(body: object) -> NewCycle:
     if "make_current" in data and not isinstance(data["make_current"], bool):
         raise _type("make_current", "true or false")
     languages = _languages(data["languages"])
+    verification = data.get("verification", list(DEFAULT_VERIFICATION))
+    if not isinstance(verification, list) or not all(
+        isinstance(m, str) for m in verification
+    ):
+        raise _type("verification", "a list of verification methods")
     calendar = _calendar(data["calendar"], required=True)
     proposals = _proposals(data.get("proposals", []), languages)
     reason = _reason(data, required=False)
@@ -135,6 +142,7 @@ def parse_new_cycle(body: object) -> NewCycle:
         min_project_score=data.get("min_project_score", 0),
         timezone=data.get("timezone", "America/New_York"),
         languages=languages,
+        verification=tuple(verification),
     )
     return NewCycle(cycle, data.get("make_current"), reason)
 
@@ -385,6 +393,7 @@ def staff_view(cycle: Cycle) -> dict:
         "vote_type": cycle.vote_type,
         "rule": cycle.rule,
         "tie_break": cycle.tie_break,
+        "verification": list(cycle.verification),
         "proposals": [p.to_dict() for p in cycle.proposals],
         "ballot_hash": cycle.ballot_hash or None,
     }
