@@ -108,7 +108,7 @@ def ballot_body(index: int) -> str:
         {
             "selections": ["p1", "p2"] if index % 2 else ["p3"],
             "attestation": ADULT,
-            "voter": {"kind": "access_code", "value": f"BENCH{index:08d}"},
+            "voter": {"kind": "email", "value": f"bench-{index:08d}@example.org"},
         }
     )
 

@@ -72,6 +72,8 @@ ACTIONS: Mapping[str, frozenset[str]] = {
     "paper.discard_entry": frozenset({OFFICE_ADMIN}),
     "paper.discard_batch": frozenset({OFFICE_ADMIN, OFFICE_STAFF}),
     "paper.report": frozenset({OFFICE_ADMIN, OFFICE_STAFF, OVERSIGHT_BOARD}),
+    # An event volunteer (or office staff at City Hall) vouches in person.
+    "voter.vouch": frozenset({EVENT_VOLUNTEER, OFFICE_STAFF}),
 }
 
 HEADER = "Authorization"

@@ -18,7 +18,11 @@ from datetime import date
 from chalicelib.cycle import Cycle, canonical_json
 from chalicelib.errors import InvalidInput
 
-VOTER_KINDS = ("access_code", "email", "phone")
+#: ``pass``: a voter pass from a one-time code or a volunteer; ``access_code``:
+#: a printed code, alone or with the resident's phone or email; ``phone`` and
+#: ``email``: the resident's word alone (cycles that offer ``attested``).
+VOTER_KINDS = ("pass", "access_code", "email", "phone")
+CONTACT_KINDS = ("phone", "email")
 
 #: Boston's neighbourhoods, as the city's planning maps name them.
 NEIGHBOURHOODS = (
@@ -57,6 +61,8 @@ class CastRequest:
     voter_value: str
     neighbourhood: str | None = None
     age_bracket: str | None = None
+    #: With an access code: the resident's (kind, value), phone or email.
+    voter_contact: tuple[str, str] | None = None
 
     def fingerprint(self) -> str:
         """A hash of what was chosen, to recognise a retried submission.
@@ -79,13 +85,14 @@ def parse_cast_request(body: object) -> CastRequest:
             )
 
     selections = parse_selections(data["selections"])
-    kind, value = parse_voter(data["voter"])
+    kind, value, contact = parse_voter(data["voter"])
 
     return CastRequest(
         selections=selections,
         attestation=parse_attestation(data["attestation"]),
         voter_kind=kind,
         voter_value=value,
+        voter_contact=contact,
         neighbourhood=parse_choice(data, "neighbourhood", NEIGHBOURHOODS),
         age_bracket=parse_choice(data, "age_bracket", AGE_BRACKETS),
     )
@@ -117,29 +124,61 @@ def parse_selections(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_voter(raw: object) -> tuple[str, str]:
-    """Validate a ``{kind, value}`` voter identifier; return ``(kind, value)``.
+def parse_voter(
+    raw: object, kinds: tuple[str, ...] = VOTER_KINDS
+) -> tuple[str, str, tuple[str, str] | None]:
+    """Validate a ``{kind, value}`` voter identifier of one of ``kinds``.
 
-    Only the shape: :func:`chalicelib.voterkey.normalise` checks the value.
-    Raises ``InvalidInput`` naming ``voter``, ``voter.kind`` or ``voter.value``.
+    Returns ``(kind, value, contact)``; ``contact`` is the ``(kind, value)``
+    an access code may come with, else None. Only the shape:
+    :func:`chalicelib.voterkey.normalise` checks the values. Raises
+    ``InvalidInput`` naming ``voter``, ``voter.kind``, ``voter.value`` or
+    ``voter.contact``.
     """
     voter = _object(raw, "voter")
-    _no_unknown(voter, {"kind", "value"}, "voter.")
+    _no_unknown(voter, {"kind", "value", "contact"}, "voter.")
     kind = voter.get("kind")
-    if kind not in VOTER_KINDS:
+    if kind not in kinds:
         raise InvalidInput(
-            f"The voter kind is one of {', '.join(VOTER_KINDS)}.",
+            f"The voter kind is one of {', '.join(kinds)}.",
             field="voter.kind",
             code="INVALID_VOTER",
         )
+    # A pass is longer than any identifier, but still bounded (passes.read).
+    limit = 1024 if kind == "pass" else _MAX_TEXT
     value = voter.get("value")
-    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_TEXT:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise InvalidInput(
-            "Give the access code, email or phone number.",
+            "Give the voter pass, access code, email or phone number.",
             field="voter.value",
             code="INVALID_VOTER",
         )
-    return kind, value
+    contact = None
+    if "contact" in voter:
+        if kind != "access_code":
+            raise InvalidInput(
+                "Only an access code comes with a contact.",
+                field="voter.contact",
+                code="UNKNOWN_FIELD",
+            )
+        raw = _object(voter["contact"], "voter.contact")
+        _no_unknown(raw, {"kind", "value"}, "voter.contact.")
+        if raw.get("kind") not in CONTACT_KINDS:
+            raise InvalidInput(
+                "The contact kind is phone or email.",
+                field="voter.contact.kind",
+                code="INVALID_VOTER",
+            )
+        text = raw.get("value")
+        if not isinstance(text, str) or not text.strip() or len(text) > _MAX_TEXT:
+            raise InvalidInput(
+                "Give the phone number or email.",
+                field="voter.contact.value",
+                code="INVALID_VOTER",
+            )
+        contact = (raw["kind"], text)
+
+    return kind, value, contact
 
 
 def check_selections(request: CastRequest, cycle: Cycle) -> None:

@@ -44,6 +44,14 @@ PHASES: tuple[Phase, ...] = tuple(p for p in Phase if p is not Phase.SCHEDULED)
 
 _CYCLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
+#: How a resident may prove who they are before voting (docs/verification.md):
+#: a one-time code by text or email, a printed access code, an event
+#: volunteer in person, or ``attested``, the resident's own word (a phone or
+#: email given without any code, for cycles that accept it and for replaying
+#: published elections). ``attested`` is never in the default.
+VERIFICATION_METHODS = ("sms", "email", "access_code", "in_person", "attested")
+DEFAULT_VERIFICATION = ("sms", "email", "access_code", "in_person")
+
 
 @dataclasses.dataclass(frozen=True)
 class PhaseWindow:
@@ -117,6 +125,7 @@ class Cycle:
     receipts_with_selections: bool = False
     ballot_hash: str = ""
     result_hash: str = ""
+    verification: tuple[str, ...] = DEFAULT_VERIFICATION
 
     def __post_init__(self) -> None:
         validate_cycle(self)
@@ -135,6 +144,10 @@ class Cycle:
 
     def window(self) -> PhaseWindow | None:
         return self.calendar.get(self.phase)
+
+    def offers(self, method: str) -> bool:
+        """Whether residents of this cycle may prove who they are by ``method``."""
+        return method in self.verification
 
 
 def validate_cycle(cycle: Cycle) -> None:
@@ -183,12 +196,28 @@ def validate_cycle(cycle: Cycle) -> None:
         "receipts_with_selections is true or false.",
     )
     _require(isinstance(cycle.phase, Phase), "phase", "Unknown phase.")
+    _validate_verification(cycle.verification)
     try:
         ZoneInfo(cycle.timezone)
     except (KeyError, ValueError) as exc:
         raise InvalidInput("Unknown time zone.", field="timezone") from exc
     _validate_calendar(cycle.calendar)
     _validate_proposals(cycle.proposals)
+
+
+def _validate_verification(methods: object) -> None:
+    message = (
+        "Verification is a non-empty list of distinct methods from "
+        f"{', '.join(VERIFICATION_METHODS)}."
+    )
+    _require(
+        isinstance(methods, tuple)
+        and bool(methods)
+        and all(isinstance(m, str) and m in VERIFICATION_METHODS for m in methods)
+        and len(set(methods)) == len(methods),
+        "verification",
+        message,
+    )
 
 
 def _validate_calendar(calendar: Mapping[Phase, PhaseWindow]) -> None:
@@ -455,7 +484,13 @@ def cycle_to_dict(cycle: Cycle) -> dict:
         "receipts_with_selections": cycle.receipts_with_selections,
         "ballot_hash": cycle.ballot_hash,
         "result_hash": cycle.result_hash,
+        "verification": list(cycle.verification),
     }
+
+
+def _methods(value: object) -> tuple:
+    """A list of methods as the tuple a cycle holds (validated by the cycle)."""
+    return tuple(value) if isinstance(value, list | tuple) else value
 
 
 def cycle_from_dict(data: Mapping) -> Cycle:
@@ -480,6 +515,7 @@ def cycle_from_dict(data: Mapping) -> Cycle:
             receipts_with_selections=data.get("receipts_with_selections", False),
             ballot_hash=data.get("ballot_hash", ""),
             result_hash=data.get("result_hash", ""),
+            verification=_methods(data.get("verification", DEFAULT_VERIFICATION)),
         )
     except KeyError as exc:
         raise InvalidInput("A cycle field is missing.", field=str(exc.args[0])) from exc

@@ -8,7 +8,8 @@ The map::
     ├── Unauthenticated          401: no staff token, or one that does not verify
     ├── Forbidden                403: the staff member's groups do not allow the action
     ├── NotEligible              403: the resident may not take part (age, residency)
-    ├── NotFound                 404: no such cycle, ballot or result
+    ├── NotFound                 404: no such cycle, ballot, result or challenge
+    ├── Gone                     410: it existed but has expired (a one-time code)
     ├── Conflict                 409: the request is valid but the state forbids it
     │   ├── PhaseClosed          the phase that accepts this request is not open
     │   ├── AlreadyVoted         this voter already has a ballot in this cycle
@@ -16,7 +17,11 @@ The map::
     │   ├── StaleVersion         someone else changed the cycle first
     │   ├── PhaseStarted         a calendar edit touches a phase already under way
     │   └── IdempotencyMismatch  an idempotency key reused for another request
+    ├── TooManyRequests          429: a rate limit or a challenge's attempts ran out
     └── Unavailable              503: AWS throttled or a transaction conflicted
+
+``InvalidInput`` also has ``CodeIncorrect``, a wrong one-time code, whose
+answer says how many attempts are left.
 
 Domain and storage code raise these; only the API edge turns them into HTTP
 answers (see ``chalicelib.api.responses``). Codes are part of the public
@@ -84,6 +89,11 @@ class NotFound(PBError):
     code = "NOT_FOUND"
 
 
+class Gone(PBError):
+    status = 410
+    code = "GONE"
+
+
 class Conflict(PBError):
     status = 409
     code = "CONFLICT"
@@ -111,6 +121,37 @@ class PhaseStarted(Conflict):
 
 class IdempotencyMismatch(Conflict):
     code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class CodeIncorrect(InvalidInput):
+    """A one-time code that does not match; ``attempts_left`` goes in the answer."""
+
+    code = "CODE_INCORRECT"
+
+    def __init__(self, message: str, *, attempts_left: int):
+        super().__init__(message, field="code")
+        self.attempts_left = attempts_left
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "attempts_left": self.attempts_left}
+
+
+class TooManyRequests(PBError):
+    """Too many requests: ``retry_after`` seconds (if any) says when to try again."""
+
+    status = 429
+    code = "RATE_LIMITED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str = "",
+        retry_after: int | None = None,
+    ):
+        super().__init__(message, field=field, code=code)
+        self.retry_after = retry_after
 
 
 class Unavailable(PBError):

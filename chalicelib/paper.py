@@ -70,6 +70,7 @@ from zoneinfo import ZoneInfo
 from chalicelib.auditcsv import safe_cell
 from chalicelib.ballot import (
     AGE_BRACKETS,
+    CONTACT_KINDS,
     NEIGHBOURHOODS,
     CastRequest,
     check_selections,
@@ -474,7 +475,11 @@ def _sheet(raw: object, where: str, cycle: Cycle, secret: bytes) -> Sheet:
     try:
         selections = parse_selections(data["selections"])
         attestation = parse_attestation(data["attestation"])
-        voter = parse_voter(data["voter"]) if data.get("voter") is not None else None
+        voter = (
+            parse_voter(data["voter"], kinds=CONTACT_KINDS)[:2]
+            if data.get("voter") is not None
+            else None
+        )
         neighbourhood = parse_choice(data, "neighbourhood", NEIGHBOURHOODS)
         stated_bracket = parse_choice(data, "age_bracket", AGE_BRACKETS)
         # The voter fields play no part in the ballot check; a sheet may have none.

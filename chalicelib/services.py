@@ -8,6 +8,7 @@ before moto does.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from chalicelib.settings import Settings, StaffAuthSettings
 from chalicelib.storage.repository import Store
 from chalicelib.storage.results import ResultStore
 from chalicelib.storage.secrets import VoterKeySecret
+from chalicelib.storage.senders import AwsSender
+from chalicelib.verification import Limits, Sender
 
 if TYPE_CHECKING:  # PyJWT is a dependency of the API only, not the scheduled app
     from chalicelib.auth import TokenVerifier
@@ -29,6 +32,8 @@ class Services:
     results: ResultStore
     voter_secret: Callable[[], bytes]
     clock: Callable[[], datetime]
+    sender: Sender | None = None
+    limits: Limits = dataclasses.field(default_factory=Limits)
     verifier: TokenVerifier | None = None
 
     def staff_verifier(self) -> TokenVerifier:
@@ -58,6 +63,9 @@ class Services:
             results=ResultStore(settings.results_bucket),
             voter_secret=VoterKeySecret(settings.voter_key_secret_arn),
             clock=lambda: datetime.now(UTC),
+            # SMS through SNS, email from the stage's SES identity.
+            sender=AwsSender(os.environ.get("PB_SENDER_EMAIL", "")),
+            limits=Limits.from_env(),
         )
 
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from chalicelib.cycle import (
+    DEFAULT_VERIFICATION,
     PHASES,
     Cycle,
     Phase,
@@ -72,6 +73,7 @@ _NEW_CYCLE_OPTIONAL = (
     "receipts_with_selections",
     "make_current",
     "reason",
+    "verification",
 )
 _INT_FIELDS = ("budget_cap", "selection_limit", "min_voting_age", "min_project_score")
 _STR_FIELDS = ("cycle_id", "name", "timezone", "vote_type", "rule", "tie_break")
@@ -119,6 +121,11 @@ def parse_new_cycle(body: object) -> NewCycle:
         if name in data and not isinstance(data[name], bool):
             raise _type(name, "true or false")
     languages = _languages(data["languages"])
+    verification = data.get("verification", list(DEFAULT_VERIFICATION))
+    if not isinstance(verification, list) or not all(
+        isinstance(m, str) for m in verification
+    ):
+        raise _type("verification", "a list of verification methods")
     calendar = _calendar(data["calendar"], required=True)
     proposals = _proposals(data.get("proposals", []), languages)
     reason = parse_reason(data, required=False)
@@ -138,6 +145,7 @@ def parse_new_cycle(body: object) -> NewCycle:
         timezone=data.get("timezone", "America/New_York"),
         languages=languages,
         receipts_with_selections=data.get("receipts_with_selections", False),
+        verification=tuple(verification),
     )
     return NewCycle(cycle, data.get("make_current"), reason)
 
@@ -408,6 +416,7 @@ def staff_view(cycle: Cycle) -> dict:
         "rule": cycle.rule,
         "tie_break": cycle.tie_break,
         "receipts_with_selections": cycle.receipts_with_selections,
+        "verification": list(cycle.verification),
         "proposals": [p.to_dict() for p in cycle.proposals],
         "ballot_hash": cycle.ballot_hash or None,
     }

@@ -24,7 +24,13 @@ import boto3
 
 from chalicelib.services import get_services, reset_services
 from chalicelib.settings import Settings, StaffAuthSettings
-from pbctl.localstack import create_stack, is_loopback, jwks_url, start_moto_server
+from pbctl.localstack import (
+    create_stack,
+    is_loopback,
+    jwks_url,
+    sender_email,
+    start_moto_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -120,6 +126,7 @@ class LocalRun:
                 **settings.to_env(),
                 **staff_auth.to_env(),
                 "PB_SITE_ORIGIN": self.site_origin,
+                "PB_SENDER_EMAIL": sender_email("dev"),
             }
         )
         reset_services()

@@ -46,6 +46,10 @@ moto 5.2's CloudFormation does not model everything in the template, so
   either. They sit under the ``DeployAlarms`` condition and ``create_stack``
   passes ``CreateAlarms=false``; the dead-letter queue and the alarm topic
   are built, and the tests check the alarms on the template.
+- SES identities are not a template resource at all (the stage's sender
+  address is verified by City IT, see docs/runbook.md). ``create_stack``
+  verifies :data:`LOCAL_SENDER_EMAIL` in moto's SES, which refuses to send
+  from an unverified address, and the local apps send from it.
 
 Nothing here talks to anything but moto: servers bind to loopback only, and
 ``create_stack`` refuses a client that is aimed at a non-loopback endpoint
@@ -371,6 +375,16 @@ def _apply_unmodelled_properties(
                 )
 
 
+#: The address local one-time codes are sent from, as PB_SENDER_EMAIL. The
+#: IAM policies allow sending as ``pb-<stage>-codes@`` only.
+LOCAL_SENDER_EMAIL = "pb-{stage}-codes@pb.localhost"
+
+
+def sender_email(stage: str) -> str:
+    """The local stack's verified sender address for ``stage``."""
+    return LOCAL_SENDER_EMAIL.format(stage=stage)
+
+
 def create_stack(
     cloudformation_client: Any,
     stage: str = "dev",
@@ -397,7 +411,7 @@ def create_stack(
     region = cloudformation_client.meta.region_name
     clients = {
         service: session.client(service, region_name=region, endpoint_url=endpoint)
-        for service in ("secretsmanager", "dynamodb", "s3", "cognito-idp")
+        for service in ("secretsmanager", "dynamodb", "s3", "cognito-idp", "ses")
     }
     stack_name = stack_name or f"pb-{stage}"
     template = load_template(template_path)
@@ -440,6 +454,8 @@ def create_stack(
         if summary.get("LogicalResourceId")
     }
     _apply_unmodelled_properties(template, physical_ids, clients)
+    # One-time codes by email are sent from a verified identity only.
+    clients["ses"].verify_email_identity(EmailAddress=sender_email(stage))
 
     stack = cloudformation_client.describe_stacks(StackName=stack_name)["Stacks"][0]
     return {

@@ -1,4 +1,5 @@
-"""The public API: read the cycle and ballot, cast a ballot, read results.
+"""The public API: read the cycle and ballot, prove who you are, cast a
+ballot, read results.
 
 Each route parses the request, calls one function in ``chalicelib`` and
 returns; :func:`answers` turns domain errors into HTTP answers.
@@ -19,6 +20,7 @@ from chalicelib.observability import count
 from chalicelib.publish import RESULT
 from chalicelib.services import get_services
 from chalicelib.storage.results import CONTENT_TYPES
+from chalicelib.verification import check_code, start_verification
 from chalicelib.voting import cast_ballot
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ def read_current_cycle():
             "min_voting_age": cycle.min_voting_age,
             "timezone": cycle.timezone,
             "languages": list(cycle.languages),
+            "verification": list(cycle.verification),
             "ballot_hash": cycle.ballot_hash or None,
         }
     )
@@ -115,13 +118,68 @@ def cast():
         count("BallotRefused", code=exc.code)
         raise
     if not receipt.replayed:
-        count("BallotRecorded", channel="online")
+        count("BallotRecorded", channel=receipt.channel)
     logger.debug("ballot answered", extra={"replayed": receipt.replayed})
     return ok(
         receipt.to_dict(),
         status=201,
         headers={"Idempotent-Replayed": str(receipt.replayed).lower()},
     )
+
+
+def client_address(request) -> str:
+    """The caller's address as API Gateway saw it (only its HMAC is stored)."""
+    identity = (request.context or {}).get("identity") or {}
+    return str(identity.get("sourceIp") or "unknown")
+
+
+@public.route("/verifications", methods=["POST"], content_types=["*/*"], cors=CORS)
+@answers
+def send_code():
+    services = get_services()
+    request = public.current_request
+    try:
+        challenge = start_verification(
+            services.store,
+            services.sender,
+            services.voter_secret(),
+            json_body(request),
+            client=client_address(request),
+            now=services.clock(),
+            limits=services.limits,
+        )
+    except PBError as exc:
+        count("VerificationRefused", code=exc.code)
+        raise
+    count("VerificationSent", method=challenge["method"])
+    return ok(challenge, status=202, headers={"Cache-Control": "no-store"})
+
+
+@public.route(
+    "/verifications/{verification_id}",
+    methods=["POST"],
+    content_types=["*/*"],
+    cors=CORS,
+)
+@answers
+def check(verification_id: str):
+    services = get_services()
+    request = public.current_request
+    try:
+        answer = check_code(
+            services.store,
+            services.voter_secret(),
+            verification_id,
+            json_body(request),
+            client=client_address(request),
+            now=services.clock(),
+            limits=services.limits,
+        )
+    except PBError as exc:
+        count("VerificationRefused", code=exc.code)
+        raise
+    count("VerificationPassed")
+    return ok(answer, headers={"Cache-Control": "no-store"})
 
 
 @public.route("/results", methods=["GET"], cors=CORS)

@@ -14,7 +14,7 @@ import os
 
 from chalice import CORSConfig, Response
 
-from chalicelib.errors import InvalidInput, PBError, Unavailable
+from chalicelib.errors import InvalidInput, PBError, TooManyRequests, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def ok(body: object, status: int = 200, headers: dict | None = None) -> Response
 
 def error(exc: PBError) -> Response:
     headers = dict(JSON)
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | TooManyRequests) and exc.retry_after:
         headers["Retry-After"] = str(exc.retry_after)
     return Response(
         body=json.dumps(exc.to_dict(), ensure_ascii=False),

@@ -1,5 +1,5 @@
 """The staff API: cycles, phases, the calendar, the audit log, the dashboard,
-the access-code batches and paper ballots.
+the access-code batches, paper ballots and vouching for residents in person.
 
 Every route is declared with :func:`staff_route`, which names its action
 (see :data:`chalicelib.auth.ACTIONS` for the groups of each). A request
@@ -61,6 +61,7 @@ from chalicelib.staff import (
     edit_calendar,
     staff_view,
 )
+from chalicelib.verification import vouch
 
 logger = logging.getLogger(__name__)
 
@@ -302,6 +303,21 @@ def read_dashboard(staff_request: StaffRequest, cycle_id: str):
     board = dashboard(services.store, cycle_id, now=services.clock())
     board["paper"] = paper_status(services.store, cycle_id)
     return ok(board, headers={"Cache-Control": "no-store"})
+
+
+@staff_route("/staff/cycles/{cycle_id}/vouch", action="voter.vouch", methods=["POST"])
+def vouch_in_person(staff_request: StaffRequest, cycle_id: str):
+    services = staff_request.services
+    answer = vouch(
+        services.store,
+        services.voter_secret(),
+        cycle_id,
+        json_body(staff_request.request),
+        actor=staff_request.identity.actor,
+        now=services.clock(),
+    )
+    count("VoterVouched")
+    return ok(answer, status=201, headers={"Cache-Control": "no-store"})
 
 
 @staff_route(

@@ -121,10 +121,17 @@ class VerificationModel(Model):
     subject = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(null=True)
     secret_hash = UnicodeAttribute(null=True)
+    #: otp#: wrong and right tries so far (at most verification.MAX_ATTEMPTS).
     attempts = NumberAttribute(null=True)
+    #: rate#: requests this hour; batch#: codes printed in the batch.
     count = NumberAttribute(null=True)
+    #: batch#: codes of the batch redeemed so far.
+    used_count = NumberAttribute(null=True)
     site = UnicodeAttribute(null=True)
+    #: batch#: "active" or "revoked".
     status = UnicodeAttribute(null=True)
+    #: batch#: why it was revoked.
+    reason = UnicodeAttribute(null=True)
     used = BooleanAttribute(null=True)
     created_on = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)

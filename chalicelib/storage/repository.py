@@ -13,6 +13,11 @@ position of the failed item in a transaction, never by message text:
 - a paper batch whose version moved on becomes :class:`StaleVersion`, and
   a paper sheet whose ballot or voter mark exists is reported to the count
   as :class:`~chalicelib.paper.SheetsNotWritten`;
+- an access code that is unknown, used or of a revoked batch becomes
+  ``InvalidInput`` ``ACCESS_CODE_NOT_VALID`` (one answer for all three);
+- a full rate counter becomes :class:`~chalicelib.verification.LimitReached`
+  and a challenge that cannot take another try
+  :class:`~chalicelib.verification.ChallengeRefused` (the caller words them);
 - throttling and transaction conflicts (after a few retries with backoff)
   become :class:`Unavailable`, which the API answers with 503 and
   ``Retry-After``.
@@ -35,6 +40,7 @@ from pynamodb.exceptions import (
     PynamoDBException,
     QueryError,
     TransactWriteError,
+    UpdateError,
 )
 from pynamodb.transactions import TransactWrite
 
@@ -84,6 +90,12 @@ from chalicelib.storage.models import (
     VerificationModel,
     VoterMarkModel,
 )
+from chalicelib.verification import (
+    Challenge,
+    ChallengeRefused,
+    LimitReached,
+    RateCounter,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +137,14 @@ class IdempotencyRecord:
 
     fingerprint: str
     recorded_on: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AccessCodeUse:
+    """The items a ballot cast with an access code redeems in its transaction."""
+
+    code_pk: str
+    batch_pk: str
 
 
 class SubmissionSeen(Exception):
@@ -348,14 +368,19 @@ class Store:
         fingerprint: str,
         expires_at: int,
         now: float,
+        access_code: AccessCodeUse | None = None,
     ) -> None:
         """Write voter mark, ballot and idempotency record in one transaction.
 
         The transaction also checks that the cycle is still in voting with
         the same frozen ballot; an idempotency record past ``expires_at`` may
-        be overwritten. Raises ``SubmissionSeen`` (the key or its ballot id
-        is taken), ``AlreadyVoted`` (the voter mark exists), ``PhaseClosed``
-        (voting closed meanwhile) or ``Unavailable``.
+        be overwritten. With ``access_code`` it also marks the code used
+        (it must exist and be unused) and counts it on its batch (which must
+        be active), so a refused ballot leaves the code as it was. Raises
+        ``SubmissionSeen`` (the key or its ballot id is taken),
+        ``InvalidInput`` ``ACCESS_CODE_NOT_VALID``, ``AlreadyVoted`` (the
+        voter mark exists), ``PhaseClosed`` (voting closed meanwhile) or
+        ``Unavailable``.
         """
         items = [
             (
@@ -403,10 +428,14 @@ class Store:
                 tx.condition_check(
                     CycleModel, cycle.cycle_id, condition=still_voting, label="cycle"
                 )
+                if access_code is not None:
+                    _redeem(tx, access_code)
         except TransactWriteError as exc:
             failed = tx.failed(exc)
             if failed & {"idempotency", "ballot"}:
                 raise SubmissionSeen(voter_has_voted="mark" in failed) from exc
+            if failed & {"code", "batch"}:
+                raise access_code_not_valid() from exc
             if "mark" in failed:
                 raise AlreadyVoted(
                     "A ballot from you is already recorded for this cycle. "
@@ -660,6 +689,121 @@ class Store:
             raise _translate(exc) from exc
         return bool(item.sealed)
 
+    # -- verification: one-time codes and rate counters ---------------------
+
+    def start_challenge(
+        self, challenge: Challenge, *, counters: list[RateCounter]
+    ) -> None:
+        """Count one request on each of ``counters`` and store ``challenge``,
+        in one transaction; raises ``LimitReached`` (naming the first full
+        counter's scope; nothing is written) or ``Unavailable``."""
+        item = VerificationModel(
+            f"otp#{challenge.challenge_id}",
+            cycle_id=challenge.cycle_id,
+            subject=challenge.subject,
+            kind=challenge.kind,
+            secret_hash=challenge.secret_hash,
+            attempts=0,
+            used=False,
+            expires_at=challenge.expires_at,
+        )
+        try:
+            with self._transaction() as tx:
+                for rate in counters:
+                    tx.update(
+                        VerificationModel(rate.key),
+                        actions=_count_actions(rate),
+                        condition=_below(rate),
+                        label=rate.scope,
+                    )
+                tx.save(
+                    item, condition=VerificationModel.pk.does_not_exist(), label="otp"
+                )
+        except TransactWriteError as exc:
+            failed = tx.failed(exc)
+            for rate in counters:
+                if rate.scope in failed:
+                    raise LimitReached(rate.scope) from exc
+            raise _translate(exc) from exc
+
+    def count_request(self, rate: RateCounter) -> None:
+        """Count one request on ``rate``; raises ``LimitReached`` when it is full."""
+        try:
+            VerificationModel(rate.key).update(
+                actions=_count_actions(rate), condition=_below(rate)
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                raise LimitReached(rate.scope) from exc
+            raise _translate(exc) from exc
+
+    def try_challenge(
+        self, challenge_id: str, *, now: int, max_attempts: int
+    ) -> Challenge:
+        """Spend one try of a live challenge; return it with the try counted.
+
+        Atomic: the count goes up only while the challenge exists, is unused,
+        unexpired and has tries left, so parallel guesses get no more than
+        ``max_attempts``. Raises ``ChallengeRefused`` (``missing``, ``used``,
+        ``expired``, ``exhausted``) or ``Unavailable``.
+        """
+        field = VerificationModel
+        item = VerificationModel(f"otp#{challenge_id}")
+        live = (
+            field.pk.exists()
+            & field.secret_hash.exists()
+            & ~(field.used == True)  # noqa: E712 (a PynamoDB condition)
+            & (field.attempts < max_attempts)
+            & (field.expires_at > now)
+        )
+        try:
+            item.update(actions=[field.attempts.add(1)], condition=live)
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise _translate(exc) from exc
+            raise ChallengeRefused(
+                self._why_refused(challenge_id, now, max_attempts)
+            ) from exc
+        return Challenge(
+            challenge_id=challenge_id,
+            cycle_id=item.cycle_id or "",
+            subject=item.subject or "",
+            kind=item.kind or "",
+            secret_hash=item.secret_hash or "",
+            attempts=int(item.attempts or 0),
+            expires_at=int(item.expires_at or 0),
+        )
+
+    def close_challenge(self, challenge_id: str) -> None:
+        """Mark a challenge used; raises ``ChallengeRefused("used")`` if it was."""
+        field = VerificationModel
+        try:
+            VerificationModel(f"otp#{challenge_id}").update(
+                actions=[field.used.set(True)],
+                condition=field.pk.exists() & ~(field.used == True),  # noqa: E712
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                raise ChallengeRefused("used") from exc
+            raise _translate(exc) from exc
+
+    def _why_refused(self, challenge_id: str, now: int, max_attempts: int) -> str:
+        try:
+            item = VerificationModel.get(f"otp#{challenge_id}", consistent_read=True)
+        except DoesNotExist:
+            return "missing"
+        except GetError as exc:
+            raise _translate(exc) from exc
+        if not item.secret_hash:
+            return "missing"
+        if item.used:
+            return "used"
+        if (item.expires_at or 0) <= now:
+            return "expired"
+        if (item.attempts or 0) >= max_attempts:
+            return "exhausted"
+        return "missing"  # it changed between the two reads; nothing to tell
+
     # -- audit ----------------------------------------------------------
 
     def append_audit(
@@ -730,6 +874,25 @@ class Store:
     # Items: ``code#<cycle>#<code_key>`` (subject = batch id, used),
     # ``batch#<cycle>#<batch_id>`` (site, count, used_count, status, reason)
     # and ``batches#<cycle>``, the set of the cycle's batch ids.
+    # Redemption (find_access_code here, _redeem inside record_ballot) is the
+    # cast path's.
+
+    def find_access_code(self, cycle_id: str, code_key: str) -> AccessCodeUse | None:
+        """The items to redeem for an access code, or ``None`` for an unknown one.
+
+        A used code is returned too: the ballot's transaction refuses it,
+        after first recognising a retry of the ballot that used it.
+        """
+        pk = f"code#{cycle_id}#{code_key}"
+        try:
+            item = VerificationModel.get(pk, consistent_read=True)
+        except DoesNotExist:
+            return None
+        except GetError as exc:
+            raise _translate(exc) from exc
+        if item.cycle_id != cycle_id or not item.subject:
+            return None
+        return AccessCodeUse(pk, f"batch#{cycle_id}#{item.subject}")
 
     def create_access_code_batch(
         self,
@@ -976,6 +1139,9 @@ class _RetryingTransaction:
             for op in self._operations
             if op[0] == kind
         ]
+        sent = [op for op in self._operations if op[0] == "condition_check"]
+        sent += [op for op in self._operations if op[0] == "save"]
+        sent += [op for op in self._operations if op[0] == "update"]
         return {
             op[1]
             for op, reason in zip(sent, _reasons(error), strict=False)
@@ -1027,6 +1193,49 @@ def _translate(exc: PynamoDBException) -> Exception:
             "The service is busy; please try again in a moment.", retry_after=1
         )
     return RuntimeError(f"DynamoDB call failed ({code})")
+
+
+def access_code_not_valid() -> InvalidInput:
+    """One answer for an unknown, used or revoked code, so none can be probed."""
+    return InvalidInput(
+        "This access code cannot be used. Check it, or ask the staff who gave "
+        "it to you for help.",
+        field="voter.value",
+        code="ACCESS_CODE_NOT_VALID",
+    )
+
+
+def _redeem(tx: _RetryingTransaction, use: AccessCodeUse) -> None:
+    field = VerificationModel
+    tx.update(
+        VerificationModel(use.code_pk),
+        actions=[field.used.set(True)],
+        condition=field.pk.exists() & ~(field.used == True),  # noqa: E712
+        label="code",
+    )
+    tx.update(
+        VerificationModel(use.batch_pk),
+        actions=[field.used_count.add(1)],
+        condition=field.pk.exists() & (field.status == "active"),
+        label="batch",
+    )
+
+
+def _count_actions(rate: RateCounter) -> list:
+    return [
+        VerificationModel.count.add(1),
+        VerificationModel.expires_at.set(rate.expires_at),
+    ]
+
+
+def _below(rate: RateCounter):
+    return VerificationModel.count.does_not_exist() | (
+        VerificationModel.count < rate.limit
+    )
+
+
+def _condition_failed(exc: PynamoDBException) -> bool:
+    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 def _audit_query(cycle_id: str):
@@ -1108,6 +1317,7 @@ def _cycle_summary(cycle: Cycle) -> dict:
         "selection_limit": cycle.selection_limit,
         "min_voting_age": cycle.min_voting_age,
         "languages": list(cycle.languages),
+        "verification": list(cycle.verification),
         "calendar": calendar_to_dict(cycle.calendar),
         "proposals": [[p.proposal_id, p.cost] for p in cycle.proposals],
     }

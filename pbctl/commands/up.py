@@ -14,6 +14,7 @@ the staff API. Ctrl-C stops everything.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import signal
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import boto3
 
-from chalicelib.cycle import format_time
+from chalicelib.cycle import VERIFICATION_METHODS, format_time
 from chalicelib.errors import PBError
 from chalicelib.importer import cycle_from_election, cycle_id_for
 from chalicelib.jobs import run_phase_clock
@@ -75,11 +76,16 @@ def run(args: argparse.Namespace) -> int:
             aws_port=args.aws_port, api_port=args.api_port, site_origin=site_origin
         ) as local:
             now = datetime.now(UTC)
-            cycle = cycle_from_election(
-                election,
-                cycle_id=cycle_id_for(Path(args.pb).name, prefix="local"),
-                now=now,
-                voting_for=timedelta(hours=args.voting_hours),
+            cycle = dataclasses.replace(
+                cycle_from_election(
+                    election,
+                    cycle_id=cycle_id_for(Path(args.pb).name, prefix="local"),
+                    now=now,
+                    voting_for=timedelta(hours=args.voting_hours),
+                ),
+                # Every method, and the resident's bare word too: the site's
+                # form sends a phone or email without a code.
+                verification=VERIFICATION_METHODS,
             )
             local.services.store.create_cycle(cycle, actor="pbctl:up", now=now)
             run_phase_clock({"time": format_time(now)})

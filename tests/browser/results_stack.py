@@ -37,7 +37,10 @@ def cast(local: LocalRun, selections: list[str]) -> str:
         body={
             "selections": selections,
             "attestation": {"boston_resident": True, "age": 40},
-            "voter": {"kind": "access_code", "value": "R" + uuid.uuid4().hex[:12]},
+            "voter": {
+                "kind": "email",
+                "value": f"r{uuid.uuid4().hex[:12]}@example.org",
+            },
         },
         headers={"Idempotency-Key": str(uuid.uuid4())},
     )

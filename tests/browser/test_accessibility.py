@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import SELECTION_LIMIT, new_access_code, stored_ballot
+from tests.browser.conftest import SELECTION_LIMIT, new_voter_id, stored_ballot
 from tests.browser.pages import (
     LANGUAGES,
     VOTING_PAGES,
@@ -43,7 +43,7 @@ def review_step(page, language: str) -> list[str]:
     labels = page.locator("#proposals .usa-checkbox__label")
     labels.nth(0).click()
     labels.nth(1).click()
-    fill_about_you(page, new_access_code())
+    fill_about_you(page, new_voter_id())
     page.locator("#review-button").click()
     expect(page.locator("#review")).to_be_visible()
     failures = []
@@ -118,7 +118,7 @@ def tab_to(page, element_id: str, limit: int = 60) -> None:
 def test_a_whole_vote_with_the_keyboard_alone(new_page, local_stack, cycle):
     page = new_page("/ballot.html")
     wait_until_rendered(page, "ballot")
-    voter = new_access_code()
+    voter = new_voter_id()
 
     # GIVEN the skip link first, THEN it is visible when focused
     page.keyboard.press("Tab")
@@ -242,7 +242,7 @@ def test_the_ballot_is_usable_at_200_percent_zoom(new_page):
     open_page(page, "ballot")
 
     choose(page, "Library laptops")
-    fill_about_you(page, new_access_code())
+    fill_about_you(page, new_voter_id())
     page.locator("#review-button").click()
     cast = page.locator("#cast-button")
     cast.scroll_into_view_if_needed()

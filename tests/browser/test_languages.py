@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import new_access_code, stored_ballot
+from tests.browser.conftest import new_voter_id, stored_ballot
 from tests.browser.pages import (
     LANGUAGES,
     catalog,
@@ -78,7 +78,7 @@ def test_a_whole_vote_in_haitian_creole(new_page, local_stack, cycle):
         ("#review-button", "ballot.review"),
     ):
         expect(page.locator(selector)).to_have_text(ht[key])
-    fill_about_you(page, new_access_code())
+    fill_about_you(page, new_voter_id())
     page.get_by_role("button", name=ht["ballot.review"]).click()
     expect(page.locator("#review-heading")).to_have_text(ht["ballot.review_heading"])
     expect(page.locator("#review-list li")).to_have_count(2)

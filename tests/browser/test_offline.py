@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.browser.conftest import new_access_code, stored_ballot
+from tests.browser.conftest import new_voter_id, stored_ballot
 from tests.browser.pages import choose, fill_about_you, open_page, stored_count
 
 pytestmark = pytest.mark.browser
@@ -52,7 +52,7 @@ def test_a_ballot_cast_offline_is_kept_then_sent_once(
     page = new_page("/ballot.html")
     controlled_by_service_worker(page)
     before = stored_count(local_stack, cycle.cycle_id)
-    voter = new_access_code()
+    voter = new_voter_id()
 
     # GIVEN the connection drops, WHEN the ballot page is reloaded,
     # THEN the worker still serves it, proposals and all
@@ -116,7 +116,7 @@ def test_next_voter_leaves_no_trace_but_keeps_the_queue(new_page, local_stack, c
     page = new_page("/ballot.html", service_workers="block")
     page.locator('label[for="kiosk-toggle"]').click()
     expect(page.locator("#kiosk-note")).to_be_visible()
-    queued_voter, voter = new_access_code(), new_access_code()
+    queued_voter, voter = new_voter_id(), new_voter_id()
 
     # GIVEN a first voter whose ballot cannot reach the server (every send of
     # it fails on the way), so it stays in the device's queue

@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import new_access_code, stored_ballot
+from tests.browser.conftest import new_voter_id, stored_ballot
 from tests.browser.pages import (
     catalog,
     choose,
@@ -77,7 +77,7 @@ def test_a_busy_server_means_not_sent_yet_then_the_receipt(
     seen = answer_busy_then(page, lambda route: route.continue_(), busy=3)
 
     # WHEN the server answers 503 to the cast, THEN no thanks: "Not sent yet"
-    cast(page, new_access_code())
+    cast(page, new_voter_id())
     expect(heading(page)).to_have_text(EN["confirm.not_sent_heading"])
     expect(page.locator("#confirm-queued")).to_contain_text(EN["confirm.not_sent"])
     expect(page.locator("#confirm-recorded")).to_be_hidden()
@@ -108,7 +108,7 @@ def test_a_queued_ballot_refused_later_is_said_plainly(new_page):
         )
 
     answer_busy_then(page, already_voted, busy=3)
-    cast(page, new_access_code())
+    cast(page, new_voter_id())
     expect(heading(page)).to_have_text(EN["confirm.not_sent_heading"])
 
     expect(heading(page)).to_have_text(EN["confirm.refused_heading"], timeout=15_000)
@@ -201,7 +201,7 @@ def test_a_60_letter_word_does_not_widen_the_page(new_page):
 
     # AND the review step, which lists the title again
     choose(page, f"New {LONG_WORD} benches")
-    fill_about_you(page, new_access_code())
+    fill_about_you(page, new_voter_id())
     page.locator("#review-button").click()
     expect(page.locator("#review-list")).to_contain_text(LONG_WORD)
     scroll, client = page.evaluate(width)
@@ -222,7 +222,7 @@ def test_next_voter_starts_in_the_staff_language(new_page):
     page.locator("#lang-select").select_option("vi")
     page.locator("#lang-form button[type=submit]").click()
     expect(page.locator("html")).to_have_attribute("lang", "vi")
-    cast(page, new_access_code(), "Library laptops", "vi")
+    cast(page, new_voter_id(), "Library laptops", "vi")
     page.locator("#next-voter").click()
     page.wait_for_url("**/ballot.html")
     # THEN the next voter sees the staff's Spanish, not the last voter's language

@@ -9,7 +9,7 @@ import pytest
 from tests.browser.conftest import (
     SELECTION_LIMIT,
     XSS_TITLE,
-    new_access_code,
+    new_voter_id,
     stored_ballot,
 )
 
@@ -61,7 +61,7 @@ def test_vote_end_to_end_in_english(new_page, local_stack, cycle):
     )
 
     # WHEN the voter reviews, THEN the review lists exactly the choices
-    fill_about_you(page, new_access_code())
+    fill_about_you(page, new_voter_id())
     page.get_by_role("button", name="Review my ballot").click()
     review = page.locator("#review")
     expect(review).to_be_visible()

@@ -27,7 +27,7 @@ from chalicelib.services import Services, get_services, reset_services
 from chalicelib.settings import Settings, StaffAuthSettings
 from chalicelib.storage.jwks import StaticJwks
 from pbctl import motoshim
-from pbctl.localstack import create_stack, create_staff_user, moto_jwks
+from pbctl.localstack import create_stack, create_staff_user, moto_jwks, sender_email
 
 STAGE = "dev"
 FAKE_ENV = {
@@ -61,6 +61,7 @@ def settings(stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings
     resolved = Settings.from_stack_outputs(stack, stage=STAGE)
     for name, value in resolved.to_env().items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PB_SENDER_EMAIL", sender_email(STAGE))
     return resolved
 
 
@@ -73,8 +74,14 @@ def services(settings: Settings) -> Iterator[Services]:
     reset_services()
 
 
+#: Every method, with ``attested``: the tests that are not about verification
+#: cast with a bare phone or email.
+ALL_METHODS = ("sms", "email", "access_code", "in_person", "attested")
+
+
 def small_cycle(now: datetime, *, cycle_id: str = "boston-test") -> Cycle:
-    """A three-proposal cycle whose voting window holds ``now``."""
+    """A three-proposal cycle whose voting window holds ``now``; it offers
+    every way of proving who you are, ``attested`` included."""
     proposals = (
         Proposal("p1", 600_000, {"en": "Shade trees on Blue Hill Avenue"}),
         Proposal("p2", 500_000, {"en": "Library laptops"}),
@@ -88,6 +95,7 @@ def small_cycle(now: datetime, *, cycle_id: str = "boston-test") -> Cycle:
         min_voting_age=11,
         calendar=replay_calendar(now, timedelta(hours=1)),
         proposals=proposals,
+        verification=ALL_METHODS,
     )
 
 

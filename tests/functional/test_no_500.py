@@ -94,6 +94,33 @@ def test_random_bodies_never_get_a_5xx(voting_cycle, settings):
     assert accepted == len(table_items(settings.idempotency_table))
 
 
+def test_random_verification_bodies_never_get_a_5xx(voting_cycle, settings):
+    rng = random.Random(20270503)
+    valid = {"method": "sms", "contact": "617 555 0134", "language": "en"}
+    statuses = set()
+    with Client(app) as client:
+        started = client.http.post(
+            "/verifications",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(valid),
+        )
+        assert started.status_code == 202
+        check_path = f"/verifications/{started.json_body['verification_id']}"
+        for number in range(160):
+            path = "/verifications" if number % 2 else check_path
+            body = mutate(rng, valid if number % 2 else {"code": "123456"})
+            answer = client.http.post(
+                path,
+                headers={"Content-Type": "application/json"},
+                body=json.dumps(body, allow_nan=True),
+            )
+            statuses.add(answer.status_code)
+            assert answer.status_code < 500, (path, body, answer.body)
+            if answer.status_code >= 400:
+                assert set(answer.json_body) >= {"code", "message"}
+    assert 400 in statuses
+
+
 @pytest.mark.parametrize(
     "method, path, headers, body",
     [
@@ -120,6 +147,13 @@ def test_random_bodies_never_get_a_5xx(voting_cycle, settings):
             "/ballots",
             {"Content-Type": "application/json", "Idempotency-Key": "abcdefgh"},
             '{"a":NaN}',
+        ),
+        ("POST", "/verifications", {"Content-Type": "application/json"}, "null"),
+        (
+            "POST",
+            "/verifications/" + "%00" * 30,
+            {"Content-Type": "application/json"},
+            '{"code": "123456"}',
         ),
     ],
 )

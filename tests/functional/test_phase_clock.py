@@ -45,7 +45,7 @@ def vote_all(client, ballots) -> None:
                 {
                     "selections": list(selections),
                     "attestation": {"boston_resident": True, "age": 30},
-                    "voter": {"kind": "access_code", "value": f"CODE{number:06d}"},
+                    "voter": {"kind": "email", "value": f"r{number}@example.org"},
                 }
             ),
         )
@@ -99,7 +99,7 @@ def test_voting_closes_at_the_deadline_and_the_tally_is_published(
                 {
                     "selections": ["p1"],
                     "attestation": {"boston_resident": True, "age": 30},
-                    "voter": {"kind": "access_code", "value": "LATE0001"},
+                    "voter": {"kind": "email", "value": "late@example.org"},
                 }
             ),
         )

@@ -56,6 +56,13 @@ ROUTES = [
         (400, "MISSING_FIELD"),
     ),
     ("GET", f"/staff/cycles/{CYCLE}/dashboard", "dashboard.read", None, (200, None)),
+    (
+        "POST",
+        f"/staff/cycles/{CYCLE}/vouch",
+        "voter.vouch",
+        {},
+        (400, "MISSING_FIELD"),
+    ),
     ("GET", f"/staff/cycles/{CYCLE}/audit.csv", "audit.export", None, (200, None)),
     ("GET", "/staff/audit.csv", "audit.export", None, (200, None)),
     (

@@ -32,6 +32,7 @@ budget_cap: 1000000
 selection_limit: 5
 min_voting_age: 11
 languages: [en, es]
+verification: [sms, email, attested]
 calendar:
   idea_collection: {start: 2030-01-01T09:00:00-05:00, end: 2030-01-31T17:00:00-05:00}
   priorities: {start: 2030-02-01T09:00:00-05:00, end: 2030-02-28T17:00:00-05:00}
@@ -166,6 +167,7 @@ def test_cycle_create_from_yaml_then_audit_export(
     assert created[0] == 0, created[2]
     assert '"cycle_id": "yaml-2027"' in created[1]
     assert '"voting": {"start": "2030-05-16T13:00:00Z"' in created[1]
+    assert '"verification": ["sms", "email", "attested"]' in created[1]
     assert exported[0] == 0, exported[2]
     rows = list(csv.DictReader(io.StringIO(out_file.read_text(encoding="utf-8"))))
     assert [r["action"] for r in rows] == ["cycle_created", "audit_exported"]
@@ -189,6 +191,14 @@ def test_cycle_create_from_yaml_then_audit_export(
         (
             ("languages: [en, es]", "languages: [es]"),
             "INVALID_LANGUAGE (field languages)",
+        ),
+        (
+            ("verification: [sms, email, attested]", "verification: [sms, fax]"),
+            "INVALID_INPUT (field verification)",
+        ),
+        (
+            ("verification: [sms, email, attested]", "verification: sms"),
+            "INVALID_TYPE (field verification)",
         ),
     ],
 )

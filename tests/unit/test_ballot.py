@@ -441,3 +441,46 @@ def test_the_limit_is_checked_before_the_ids():
         check_selections(request, make_cycle(selection_limit=2))
 
     assert info.value.code == "TOO_MANY_SELECTIONS"
+
+
+# -- the voter: a pass, an access code with or without a contact --------------
+
+
+def test_a_pass_is_taken_as_is_and_may_be_long():
+    token = "p1." + "a" * 600 + ".sig"
+    request = parse_cast_request(body(voter={"kind": "pass", "value": token}))
+    assert (request.voter_kind, request.voter_value) == ("pass", token)
+    assert request.voter_contact is None
+
+
+def test_an_access_code_may_carry_a_phone_or_email():
+    request = parse_cast_request(
+        body(
+            voter={
+                "kind": "access_code",
+                "value": "7KQ2-M9XD-4HTB",
+                "contact": {"kind": "phone", "value": "617 555 0134"},
+            }
+        )
+    )
+    assert request.voter_contact == ("phone", "617 555 0134")
+
+
+@pytest.mark.parametrize(
+    "voter, code, field",
+    [
+        ({"kind": "email", "value": "a@b.org", "contact": {}}, "UNKNOWN_FIELD",
+         "voter.contact"),
+        ({"kind": "access_code", "value": "X", "contact": "617"}, "INVALID_TYPE",
+         "voter.contact"),
+        ({"kind": "access_code", "value": "X", "contact": {"kind": "fax",
+          "value": "1"}}, "INVALID_VOTER", "voter.contact.kind"),
+        ({"kind": "access_code", "value": "X", "contact": {"kind": "phone"}},
+         "INVALID_VOTER", "voter.contact.value"),
+        ({"kind": "access_code", "value": "X", "contact": {"kind": "phone",
+          "value": "1", "x": 1}}, "UNKNOWN_FIELD", "voter.contact.x"),
+        ({"kind": "pass", "value": "p" * 1025}, "INVALID_VOTER", "voter.value"),
+    ],
+)  # fmt: skip
+def test_bad_voter_contacts_name_their_field(voter, code, field):
+    refused(body(voter=voter), code, field)

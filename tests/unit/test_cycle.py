@@ -723,3 +723,35 @@ def test_proposal_ids_and_departments_are_plain_text(changes, field):
     with pytest.raises(InvalidInput) as info:
         make_cycle(proposals=(proposal,))
     assert info.value.field == field
+
+
+# -- verification methods ------------------------------------------------------
+
+
+def test_a_cycle_offers_every_method_but_attested_by_default():
+    from chalicelib.cycle import DEFAULT_VERIFICATION
+
+    cycle = make_cycle()
+    assert cycle.verification == DEFAULT_VERIFICATION
+    assert not cycle.offers("attested")
+    assert all(cycle.offers(m) for m in ("sms", "email", "access_code", "in_person"))
+
+
+@pytest.mark.parametrize(
+    "methods", [(), ("sms", "sms"), ("sms", "fax"), ["sms"], ("sms", 1)]
+)
+def test_verification_is_a_non_empty_set_of_known_methods(methods):
+    with pytest.raises(InvalidInput) as refused:
+        make_cycle(verification=methods)
+    assert refused.value.field == "verification"
+
+
+def test_verification_survives_storage_and_old_documents_get_the_default():
+    from chalicelib.cycle import DEFAULT_VERIFICATION, cycle_from_dict, cycle_to_dict
+
+    cycle = make_cycle(verification=("attested",))
+    document = cycle_to_dict(cycle)
+    assert document["verification"] == ["attested"]
+    assert cycle_from_dict(document) == cycle
+    del document["verification"]
+    assert cycle_from_dict(document).verification == DEFAULT_VERIFICATION

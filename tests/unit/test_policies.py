@@ -23,7 +23,10 @@ def grants(path: Path) -> dict[str, set[str]]:
     """Table name to the DynamoDB actions the policy allows on it."""
     allowed: dict[str, set[str]] = {}
     for statement in json.loads(path.read_text())["Statement"]:
-        assert statement["Effect"] == "Allow"
+        assert statement["Effect"] in ("Allow", "Deny")
+        if statement["Effect"] == "Deny":
+            assert not any(a.startswith("dynamodb:") for a in statement["Action"])
+            continue
         resources = statement["Resource"]
         for resource in [resources] if isinstance(resources, str) else resources:
             if ":table/" in resource:
@@ -125,3 +128,38 @@ def test_the_scheduled_app_only_reads_paper_and_seals_its_ledger(stage):
         "dynamodb:Query",
         "dynamodb:UpdateItem",
     }
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_api_texts_phones_only_and_emails_as_its_own_stage(stage):
+    statements = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())[
+        "Statement"
+    ]
+    messaging = [
+        s
+        for s in statements
+        if any(a.split(":")[0] in ("sns", "ses") for a in s["Action"])
+    ]
+    by_sid = {s["Sid"]: s for s in messaging}
+
+    # Direct-to-phone Publish has no ARN to name, so it needs Resource "*";
+    # a Deny on every SNS ARN keeps it from topics and mobile apps.
+    text = by_sid["TextOneTimeCodesToPhones"]
+    assert (text["Effect"], text["Action"], text["Resource"]) == (
+        "Allow",
+        ["sns:Publish"],
+        "*",
+    )
+    deny = by_sid["NeverPublishToTopicsOrApps"]
+    assert (deny["Effect"], deny["Action"], deny["Resource"]) == (
+        "Deny",
+        ["sns:Publish"],
+        "arn:aws:sns:*:*:*",
+    )
+    # Email only through SES SendEmail, and only from the stage's sender.
+    email = by_sid["EmailOneTimeCodesAsTheStage"]
+    assert email["Action"] == ["ses:SendEmail"]
+    assert email["Condition"] == {
+        "StringLike": {"ses:FromAddress": f"pb-{stage}-codes@*"}
+    }
+    assert len(messaging) == 3

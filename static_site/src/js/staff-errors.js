@@ -42,6 +42,8 @@ const REFUSALS = {
   OUT_OF_RANGE: "staff.error_out_of_range",
   SAME_ENTRANT: "staff.error_same_entrant",
   TOO_MANY_ENTRIES: "staff.error_too_many_entries",
+  INVALID_ATTESTATION: "staff.error_attestation",
+  METHOD_NOT_OFFERED: "staff.error_method_not_offered",
   TRY_AGAIN: "error.try_again",
   INTERNAL_ERROR: "common.unreachable",
   NETWORK: "common.unreachable",
