@@ -42,12 +42,13 @@ TABLES = {
     "IdempotencyTable": ("idempotency", [("idempotency_id", "HASH")]),
     "AuditTable": ("audit", [("cycle_id", "HASH"), ("entry_id", "RANGE")]),
 }
-BUCKETS = ("SiteBucket", "ResultsBucket")
+BUCKETS = ("SiteBucket", "ResultsBucket", "ArtifactsBucket")
 OUTPUTS = {
     *(f"{logical_id}Name" for logical_id in TABLES),
     *(f"{logical_id}Arn" for logical_id in TABLES),
     "SiteBucketName",
     "ResultsBucketName",
+    "ArtifactsBucketName",
     "VoterKeySecretArn",
     "UserPoolId",
     "UserPoolArn",
