@@ -104,8 +104,8 @@ def _construct_intrinsic(loader: yaml.SafeLoader, tag: str, node: yaml.Node) -> 
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)
-    if tag == "Ref":
-        return {"Ref": value}
+    if tag in ("Ref", "Condition"):
+        return {tag: value}
     if tag == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {f"Fn::{tag}": value}

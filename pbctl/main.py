@@ -6,6 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pbctl import exitcodes
 from pbctl.commands import (
     accesscodes,
     audit,
@@ -39,7 +42,10 @@ COMMANDS = [
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``pbctl`` parser with one subcommand per module in COMMANDS."""
     parser = argparse.ArgumentParser(
-        prog="pbctl", description="Run and check the Boston PB platform."
+        prog="pbctl",
+        description="Run and check the Boston PB platform.",
+        epilog=exitcodes.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
@@ -49,13 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``pbctl`` with ``argv`` and return its exit status (2 on usage errors)."""
+    """Run ``pbctl`` with ``argv``; return its exit status (:mod:`pbctl.exitcodes`).
+
+    An AWS failure that a command did not expect still gets its class
+    (3 when AWS cannot be reached) and one line, not a traceback.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    return args.handler(args)
+        return exc.code if isinstance(exc.code, int) else exitcodes.USAGE
+    try:
+        return args.handler(args)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"pbctl {args.command}: {exc}", file=sys.stderr)
+        return exitcodes.classify(exc)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ the outputs of ``pb-<stage>`` and act on its tables or user pool. With
 ``--endpoint-url`` (a moto server on loopback only, e.g. the one ``make up``
 runs) they use fake credentials and that endpoint for every client,
 PynamoDB's too; without it, the caller's own AWS credentials and region.
+
+Every refused action is audited like a refused staff request
+(:func:`audit_refusal`: ``refused``, with the command, code and field,
+never the input), and :func:`fail` prints the refusal and returns the exit
+status of :mod:`pbctl.exitcodes`.
 """
 
 from __future__ import annotations
@@ -12,14 +17,20 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.errors import PBError
 from chalicelib.services import Services
 from chalicelib.settings import Settings
+from chalicelib.staff import STAFF_AUDIT
+from chalicelib.storage.repository import audit_item
+from pbctl.exitcodes import Unreachable, UsageError, classify
 from pbctl.sitesync import SiteSyncError, check_endpoint
 
 LOCAL_ENV = {
@@ -35,6 +46,14 @@ LOCAL_ENV = {
 
 class TargetError(RuntimeError):
     """The stack cannot be found, or the endpoint is not a local moto."""
+
+
+class EndpointRefused(TargetError, UsageError):
+    """``--endpoint-url`` is not a moto server on loopback (exit 2)."""
+
+
+class StageUnreachable(TargetError, Unreachable):
+    """No connection, no credentials, or no stack ``pb-<stage>`` (exit 3)."""
 
 
 @dataclass
@@ -69,7 +88,7 @@ def connect(stage: str, endpoint_url: str | None) -> Target:
         try:
             check_endpoint(endpoint_url)
         except SiteSyncError as exc:
-            raise TargetError(str(exc)) from exc
+            raise EndpointRefused(str(exc)) from exc
         # PynamoDB builds its own clients: it follows AWS_ENDPOINT_URL.
         os.environ.update({**LOCAL_ENV, "AWS_ENDPOINT_URL": endpoint_url})
     session = boto3.session.Session()
@@ -77,7 +96,7 @@ def connect(stage: str, endpoint_url: str | None) -> Target:
     try:
         stack = cloudformation.describe_stacks(StackName=f"pb-{stage}")["Stacks"][0]
     except (ClientError, BotoCoreError) as exc:
-        raise TargetError(f"cannot read stack pb-{stage}: {exc}") from exc
+        raise StageUnreachable(f"cannot read stack pb-{stage}: {exc}") from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     return Target(stage, outputs, session, endpoint_url)
 
@@ -90,14 +109,103 @@ def operator_actor(target: Target) -> str:
     stays distinct in the log without their address being stored. Locally,
     the operating system user.
     """
-    if target.endpoint_url is not None:
+    return principal_actor(target.client("sts"), local=target.endpoint_url is not None)
+
+
+def principal_actor(sts: Any, *, local: bool) -> str:
+    """:func:`operator_actor` from an STS client; ``local`` for a moto server."""
+    if local:
         return f"pbctl:{getpass.getuser()}"
     try:
-        arn = target.client("sts").get_caller_identity()["Arn"]
+        arn = sts.get_caller_identity()["Arn"]
     except (ClientError, BotoCoreError) as exc:
-        raise TargetError(f"cannot tell who you are: {exc}") from exc
+        raise StageUnreachable(f"cannot tell who you are: {exc}") from exc
     head, _, name = arn.rpartition("/")
     if "@" in name:
         digest = hashlib.sha256(name.casefold().encode()).hexdigest()[:12]
         arn = f"{head}/sha256-{digest}"
     return f"pbctl:{arn}"
+
+
+def write_audit(
+    dynamodb: Any,
+    table: str,
+    *,
+    actor: str,
+    action: str,
+    after: dict,
+    audit_cycle: str = STAFF_AUDIT,
+    now: datetime | None = None,
+) -> None:
+    """Append one entry with a plain DynamoDB client (``pbctl deploy`` and
+    ``site-sync``, which hold boto3 clients rather than the app's store).
+
+    The same item and condition as ``Store.append_audit``: a one-item
+    transaction that never overwrites an entry.
+    """
+    item = audit_item(
+        audit_cycle,
+        now=now or datetime.now(UTC),
+        actor=actor,
+        action=action,
+        after=after,
+    )
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(entry_id)",
+                }
+            }
+        ]
+    )
+
+
+def audit_refusal(
+    target: Target,
+    services: Services,
+    command: str,
+    exc: PBError,
+    *,
+    cycle_id: str | None = None,
+) -> None:
+    """Append ``refused`` for a refused ``pbctl`` action, as the staff API does.
+
+    Under ``cycle_id``'s log when that cycle exists, else under ``@staff``
+    (with the id, cut to 64 characters). Keeps the command, code and field
+    only: never the input, so no file content or reason text is copied.
+    A refusal that cannot be written is reported on stderr; it does not
+    change the exit status.
+    """
+    partition = STAFF_AUDIT
+    if cycle_id:
+        try:
+            services.store.get_cycle(cycle_id)
+            partition = cycle_id
+        except PBError:
+            pass
+    after = {"command": f"pbctl {command}", "code": exc.code, "field": exc.field}
+    if cycle_id and partition == STAFF_AUDIT:
+        after["cycle_id"] = cycle_id[:64]
+    try:
+        services.store.append_audit(
+            partition,
+            now=services.clock(),
+            actor=operator_actor(target),
+            action="refused",
+            after=after,
+        )
+    except (PBError, TargetError, RuntimeError, ClientError, BotoCoreError) as err:
+        print(f"pbctl {command}: the refusal was not audited: {err}", file=sys.stderr)
+
+
+def fail(command: str, exc: BaseException) -> int:
+    """Print why ``pbctl <command>`` stopped; return its exit status."""
+    if isinstance(exc, PBError):
+        where = f" (field {exc.field})" if exc.field else ""
+        print(f"pbctl {command}: {exc.code}{where}: {exc.message}", file=sys.stderr)
+    else:
+        print(f"pbctl {command}: {exc}", file=sys.stderr)
+    return classify(exc)

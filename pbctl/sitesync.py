@@ -37,6 +37,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from botocore.exceptions import BotoCoreError
+
+from pbctl.exitcodes import Unreachable
 from pbctl.localstack import is_loopback
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -82,6 +85,10 @@ ASSET, CONFIG, PAGE, SERVICE_WORKER = range(4)
 
 class SiteSyncError(RuntimeError):
     """The sync cannot start, or S3 refused a request part-way."""
+
+
+class StackUnreadable(SiteSyncError, Unreachable):
+    """The stage's stack cannot be read: no connection, credentials or stack."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,17 @@ def collect(
     ``index.html``: syncing an empty folder would delete the whole site) or
     holds a file of unknown type.
     """
+    files = _read_dist(dist)
+    files[CONFIG_KEY] = site_file(CONFIG_KEY, config_body(api_url, staff))
+    return sorted(files.values(), key=lambda f: (f.phase, f.key))
+
+
+def check_dist(dist: Path) -> None:
+    """Raise ``SiteSyncError`` as :func:`collect` would, reading only ``dist``."""
+    _read_dist(dist)
+
+
+def _read_dist(dist: Path) -> dict[str, SiteFile]:
     if not (dist / "index.html").is_file():
         raise SiteSyncError(
             f"{dist} holds no index.html; build the site first "
@@ -201,8 +219,7 @@ def collect(
             "no content type known for " + ", ".join(unknown) + "; "
             "add the extension to pbctl.sitesync.CONTENT_TYPES"
         )
-    files[CONFIG_KEY] = site_file(CONFIG_KEY, config_body(api_url, staff))
-    return sorted(files.values(), key=lambda f: (f.phase, f.key))
+    return files
 
 
 # Where to sync --------------------------------------------------------------
@@ -269,8 +286,8 @@ def read_stack(cloudformation: Any, stage: str) -> Stack:
     name = f"pb-{stage}"
     try:
         stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
-    except cloudformation.exceptions.ClientError as exc:
-        raise SiteSyncError(f"cannot read stack {name}: {exc}") from exc
+    except (cloudformation.exceptions.ClientError, BotoCoreError) as exc:
+        raise StackUnreadable(f"cannot read stack {name}: {exc}") from exc
     stack = stacks[0]
     return Stack(
         name=name,
@@ -326,16 +343,29 @@ def check_csp_allows(stack: Stack, api_url: str, site_origin: str | None) -> Non
         )
 
 
-def deployed_api_url(project: Path, stage: str) -> str | None:
-    """The ``rest_api_url`` that ``chalice deploy`` recorded for ``stage``."""
-    record = project / ".chalice" / "deployed" / f"{stage}.json"
+def api_stack_name(stage: str) -> str:
+    """The stack ``pbctl deploy`` puts the API in (``pb-<stage>-api``)."""
+    return f"pb-{stage}-api"
+
+
+def deployed_api_url(cloudformation: Any, stage: str) -> str | None:
+    """The API's URL: the ``EndpointURL`` output of ``pb-<stage>-api``.
+
+    ``None`` when that stack does not exist yet or has no such output; raises
+    ``StackUnreadable`` when CloudFormation cannot be asked at all.
+    """
+    name = api_stack_name(stage)
     try:
-        resources = json.loads(record.read_text(encoding="utf-8"))["resources"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    for resource in resources:
-        if resource.get("resource_type") == "rest_api" and resource.get("rest_api_url"):
-            return resource["rest_api_url"]
+        stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
+    except cloudformation.exceptions.ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise StackUnreadable(f"cannot read stack {name}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StackUnreadable(f"cannot read stack {name}: {exc}") from exc
+    for output in stacks[0].get("Outputs", []):
+        if output["OutputKey"] == "EndpointURL" and output.get("OutputValue"):
+            return output["OutputValue"]
     return None
 
 

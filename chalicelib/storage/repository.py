@@ -1351,6 +1351,24 @@ def _cycle_from_item(item: CycleModel) -> Cycle:
     return cycle_from_dict(document)
 
 
+def audit_item(
+    audit_cycle: str,
+    *,
+    now: datetime,
+    actor: str,
+    action: str,
+    reason: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+) -> dict:
+    """One audit entry as a DynamoDB item (attribute values), the same as
+    :meth:`Store.append_audit` writes, for a writer that holds a plain
+    DynamoDB client instead of a ``Store`` (``pbctl deploy``)."""
+    return _audit_item(
+        audit_cycle, now, actor, action, reason, before, after
+    ).serialize()
+
+
 def _audit_item(cycle_id, now, actor, action, reason, before, after) -> AuditModel:
     stamp = format_time(now)
     return AuditModel(

@@ -15,7 +15,15 @@ from pathlib import Path
 from chalicelib.auditcsv import audit_csv
 from chalicelib.errors import PBError
 from chalicelib.staff import STAFF_AUDIT
-from pbctl.operator import TargetError, add_arguments, connect, operator_actor
+from pbctl.exitcodes import OK, USAGE
+from pbctl.operator import (
+    TargetError,
+    add_arguments,
+    audit_refusal,
+    connect,
+    fail,
+    operator_actor,
+)
 
 
 def register(subparsers) -> None:
@@ -30,9 +38,13 @@ def register(subparsers) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    command = "audit export"
     try:
         target = connect(args.stage, args.endpoint_url)
         services = target.services()
+    except TargetError as exc:
+        return fail(command, exc)
+    try:
         if args.cycle_id != STAFF_AUDIT:
             services.store.get_cycle(args.cycle_id)
         services.store.append_audit(
@@ -42,9 +54,11 @@ def run_export(args: argparse.Namespace) -> int:
             action="audit_exported",
         )
         text = audit_csv(services.store.audit_entries(args.cycle_id))
-    except (PBError, TargetError) as exc:
-        print(f"pbctl audit export: {exc}", file=sys.stderr)
-        return 1
+    except PBError as exc:
+        audit_refusal(target, services, command, exc, cycle_id=args.cycle_id)
+        return fail(command, exc)
+    except TargetError as exc:
+        return fail(command, exc)
     if args.out is None:
         sys.stdout.write(text)
     else:
@@ -54,6 +68,6 @@ def run_export(args: argparse.Namespace) -> int:
             print(
                 f"pbctl audit export: cannot write {args.out}: {exc}", file=sys.stderr
             )
-            return 1
+            return USAGE
         print(f"wrote {args.out}", file=sys.stderr)
-    return 0
+    return OK

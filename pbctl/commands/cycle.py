@@ -5,7 +5,10 @@ The file holds what ``POST /staff/cycles`` takes as JSON (see docs/api.md):
 ``languages``, ``calendar`` and optionally ``name``, ``proposals``,
 ``timezone``, the tally rule and ``make_current``. It is checked by the same
 code as the API, written in one transaction with its audit entry, and the
-actor is the caller's AWS principal (``pbctl:...``).
+actor is the caller's AWS principal (``pbctl:...``). A refused file, one
+that is not YAML as well as one the checks refuse, is audited as
+``refused`` under ``@staff`` (code and field only, never the file) and
+exits 2; a refusal of the state (a cycle id already taken) exits 1.
 """
 
 from __future__ import annotations
@@ -18,9 +21,17 @@ from pathlib import Path
 
 import yaml
 
-from chalicelib.errors import PBError
+from chalicelib.errors import InvalidInput, PBError
 from chalicelib.staff import create_cycle, staff_view
-from pbctl.operator import TargetError, add_arguments, connect, operator_actor
+from pbctl.exitcodes import OK, USAGE
+from pbctl.operator import (
+    TargetError,
+    add_arguments,
+    audit_refusal,
+    connect,
+    fail,
+    operator_actor,
+)
 
 
 def register(subparsers) -> None:
@@ -72,14 +83,27 @@ def _as_json(value: object) -> object:
 
 
 def run_create(args: argparse.Namespace) -> int:
+    command = "cycle create"
     try:
         body = read_cycle_file(args.file)
+        unreadable = None
     except (OSError, ValueError) as exc:
-        print(f"pbctl cycle create: {exc}", file=sys.stderr)
-        return 2
+        body, unreadable = None, exc
     try:
         target = connect(args.stage, args.endpoint_url)
         services = target.services()
+    except TargetError as exc:
+        if unreadable is not None:
+            print(f"pbctl {command}: {unreadable}", file=sys.stderr)
+            print(f"pbctl {command}: the refusal was not audited", file=sys.stderr)
+            return USAGE
+        return fail(command, exc)
+    if unreadable is not None:
+        refusal = InvalidInput("The cycle file cannot be read as YAML.", field="file")
+        audit_refusal(target, services, command, refusal)
+        print(f"pbctl {command}: {unreadable}", file=sys.stderr)
+        return USAGE
+    try:
         cycle = create_cycle(
             services.store,
             body,
@@ -87,11 +111,9 @@ def run_create(args: argparse.Namespace) -> int:
             now=services.clock(),
         )
     except PBError as exc:
-        where = f" (field {exc.field})" if exc.field else ""
-        print(f"pbctl cycle create: {exc.code}{where}: {exc.message}", file=sys.stderr)
-        return 1
+        audit_refusal(target, services, command, exc)
+        return fail(command, exc)
     except TargetError as exc:
-        print(f"pbctl cycle create: {exc}", file=sys.stderr)
-        return 1
+        return fail(command, exc)
     print(json.dumps(staff_view(cycle), ensure_ascii=False))
-    return 0
+    return OK

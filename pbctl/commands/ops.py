@@ -1,9 +1,11 @@
 """Operating a stage from the command line: status, phases, export.
 
-- ``pbctl status``: the stack's status and outputs, and the current (or
-  ``--cycle``) cycle's phase, deadlines and turnout so far. Turnout is the
-  total of voter marks, read from the ``by-cycle`` index; no count per
-  proposal exists before the published result, and none is shown.
+- ``pbctl status [--json]``: the stack's status and outputs, every cycle
+  (id, name, phase, version, ballots so far, result published or not), and
+  the current (or ``--cycle``) cycle's deadlines. Ballots so far is the
+  total of voter marks, read from the ``by-cycle`` index (each ballot is
+  written in one transaction with its mark); no count per proposal exists
+  before the published result, and none is shown.
 - ``pbctl phase open|close --cycle ID --phase P --reason TEXT``: the same
   state machine and checks as ``POST /staff/cycles/{id}/phase``, one step at
   a time, audited in the same transaction.
@@ -14,9 +16,10 @@
   once the files are written.
 
 ``pbctl tally --publish --cycle ID`` lives with ``pbctl tally``. Every
-command that changes or exports something is in the audit log under the
-caller's AWS principal (``pbctl:<arn>``) or, against a local moto server,
-``pbctl:<os user>`` (:func:`pbctl.operator.operator_actor`).
+command that changes or exports something, and every refusal of one, is in
+the audit log under the caller's AWS principal (``pbctl:<arn>``) or, against
+a local moto server, ``pbctl:<os user>`` (:func:`pbctl.operator.operator_actor`).
+Exit statuses: :mod:`pbctl.exitcodes`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,15 @@ from chalicelib.cycle import Phase
 from chalicelib.errors import NotFound, PBError
 from chalicelib.publish import RESULT
 from chalicelib.staff import change_phase, dashboard
-from pbctl.operator import TargetError, add_arguments, connect, operator_actor
+from pbctl.exitcodes import OK, USAGE
+from pbctl.operator import (
+    TargetError,
+    add_arguments,
+    audit_refusal,
+    connect,
+    fail,
+    operator_actor,
+)
 
 #: The published files of a cycle that predate ``files`` in result.json.
 RESULT_FILES = ("result.json", "result.csv", "ballots.pb")
@@ -42,9 +53,14 @@ PUBLIC_RESULT_PHASES = (Phase.RESULTS, Phase.IMPLEMENTATION)
 
 def register(subparsers) -> None:
     status = subparsers.add_parser(
-        "status", help="a stage's stack and its current cycle, phase and turnout"
+        "status", help="a stage's stack, every cycle, and the current one's deadlines"
     )
-    status.add_argument("--cycle", help="this cycle instead of the current one")
+    status.add_argument(
+        "--cycle", help="show this cycle's deadlines instead of the current one's"
+    )
+    status.add_argument(
+        "--json", action="store_true", help="print one JSON document (for scripts)"
+    )
     add_arguments(status)
     status.set_defaults(handler=run_status)
 
@@ -72,19 +88,48 @@ def register(subparsers) -> None:
     export.set_defaults(handler=run_export)
 
 
-def _fail(command: str, exc: Exception) -> int:
-    if isinstance(exc, PBError):
-        where = f" (field {exc.field})" if exc.field else ""
-        print(f"pbctl {command}: {exc.code}{where}: {exc.message}", file=sys.stderr)
-    else:
-        print(f"pbctl {command}: {exc}", file=sys.stderr)
-    return 1
-
-
 def published_hash(results, cycle_id: str) -> str | None:
     """``sha256:<hex>`` of the cycle's published ``result.json``, or ``None``."""
     digest = results.digest(cycle_id, RESULT)
     return "sha256:" + digest if digest else None
+
+
+def cycle_rows(services) -> list[dict]:
+    """One summary per stored cycle, by id: what ``pbctl status`` lists."""
+    try:
+        current = services.store.current_cycle().cycle_id
+    except NotFound:
+        current = None
+    rows = []
+    for cycle in services.store.list_cycles():
+        result_hash = published_hash(services.results, cycle.cycle_id)
+        rows.append(
+            {
+                "cycle_id": cycle.cycle_id,
+                "name": cycle.name,
+                "phase": cycle.phase.value,
+                "version": cycle.version,
+                "current": cycle.cycle_id == current,
+                # Marks and ballots are written in one transaction: the
+                # count of marks is the count of ballots, without reading one.
+                "ballots": len(services.store.turnout(cycle.cycle_id)),
+                "result_published": result_hash is not None,
+                "result_hash": result_hash,
+            }
+        )
+    return rows
+
+
+DETAIL_KEYS = (
+    "cycle_id",
+    "name",
+    "phase",
+    "version",
+    "as_of",
+    "phase_ends",
+    "next_phase",
+    "deadlines",
+)
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -95,30 +140,18 @@ def run_status(args: argparse.Namespace) -> int:
         )["Stacks"][0]
         services = target.services()
         now = services.clock()
-        try:
-            cycle_id = args.cycle or services.store.current_cycle().cycle_id
-        except NotFound:
-            cycle_id = None
+        cycles = cycle_rows(services)
+        chosen = args.cycle or next(
+            (row["cycle_id"] for row in cycles if row["current"]), None
+        )
         cycle = None
-        if cycle_id is not None:
-            board = dashboard(services.store, cycle_id, now=now)
-            cycle = {
-                key: board[key]
-                for key in (
-                    "cycle_id",
-                    "name",
-                    "phase",
-                    "version",
-                    "as_of",
-                    "phase_ends",
-                    "next_phase",
-                    "deadlines",
-                )
-            }
+        if chosen is not None:
+            board = dashboard(services.store, chosen, now=now)
+            cycle = {key: board[key] for key in DETAIL_KEYS}
             cycle["turnout"] = board["turnout"]["total"]
-            cycle["result_hash"] = published_hash(services.results, cycle_id)
+            cycle["result_hash"] = published_hash(services.results, chosen)
     except (PBError, TargetError, ClientError, BotoCoreError) as exc:
-        return _fail("status", exc)
+        return fail("status", exc)
     report = {
         "stack": {
             "name": stack["StackName"],
@@ -126,16 +159,74 @@ def run_status(args: argparse.Namespace) -> int:
             "updated": str(stack.get("LastUpdatedTime") or stack["CreationTime"]),
             "outputs": target.outputs,
         },
+        "cycles": cycles,
         "cycle": cycle,
     }
-    print(json.dumps(report, indent=2, ensure_ascii=False))
-    return 0
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(status_text(report))
+    return OK
+
+
+def status_text(report: dict) -> str:
+    """``pbctl status`` for a person: the stack, a table of cycles, deadlines."""
+    stack = report["stack"]
+    lines = [f"stack  {stack['name']}  {stack['status']}  (updated {stack['updated']})"]
+    restored = {
+        key: value
+        for key, value in stack["outputs"].items()
+        if key.endswith("TableName") and "-restored-" in value
+    }
+    for key, value in sorted(restored.items()):
+        lines.append(f"table  {key.removesuffix('Name')} -> {value} (restored)")
+    lines.append("")
+    rows = report["cycles"]
+    if not rows:
+        lines.append("no cycles yet (pbctl cycle create FILE.yaml)")
+        return "\n".join(lines)
+    header = ("cycle", "phase", "version", "ballots", "result", "name")
+    table = [header] + [
+        (
+            ("* " if row["current"] else "  ") + row["cycle_id"],
+            row["phase"],
+            str(row["version"]),
+            str(row["ballots"]),
+            "published" if row["result_published"] else "-",
+            row["name"],
+        )
+        for row in rows
+    ]
+    table[0] = ("  " + header[0], *header[1:])
+    widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    lines.append("(* the current cycle)")
+    cycle = report["cycle"]
+    if cycle is not None:
+        lines.append("")
+        ends = cycle["phase_ends"] or "-"
+        lines.append(
+            f"{cycle['cycle_id']}: {cycle['phase']} until {ends}, "
+            f"next {cycle['next_phase'] or '-'}"
+        )
+        for deadline in cycle["deadlines"]:
+            lines.append(
+                f"  {deadline['phase']:<16} {deadline['start']} .. "
+                f"{deadline['end']}  {deadline['status']}"
+            )
+    return "\n".join(lines)
 
 
 def run_phase(args: argparse.Namespace) -> int:
+    command = f"phase {args.verb}"
     try:
         target = connect(args.stage, args.endpoint_url)
         services = target.services()
+    except TargetError as exc:
+        return fail(command, exc)
+    try:
         after, transition = change_phase(
             services.store,
             args.cycle,
@@ -144,8 +235,11 @@ def run_phase(args: argparse.Namespace) -> int:
             now=services.clock(),
             published=lambda cid: published_hash(services.results, cid),
         )
-    except (PBError, TargetError) as exc:
-        return _fail(f"phase {args.verb}", exc)
+    except PBError as exc:
+        audit_refusal(target, services, command, exc, cycle_id=args.cycle)
+        return fail(command, exc)
+    except TargetError as exc:
+        return fail(command, exc)
     print(
         json.dumps(
             {
@@ -165,6 +259,9 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         target = connect(args.stage, args.endpoint_url)
         services = target.services()
+    except TargetError as exc:
+        return fail("export", exc)
+    try:
         cycle = services.store.get_cycle(args.cycle)
         if cycle.phase not in PUBLIC_RESULT_PHASES:
             raise NotFound(
@@ -180,15 +277,16 @@ def run_export(args: argparse.Namespace) -> int:
         files.update(
             (name, services.results.get(cycle.cycle_id, name)) for name in listed
         )
-    except (PBError, TargetError) as exc:
-        return _fail("export", exc)
+    except PBError as exc:
+        audit_refusal(target, services, "export", exc, cycle_id=args.cycle)
+        return fail("export", exc)
     try:
         out.mkdir(parents=True, exist_ok=True)
         for name, body in files.items():
             (out / name).write_bytes(body)
     except OSError as exc:
         print(f"pbctl export: cannot write {out}: {exc}", file=sys.stderr)
-        return 1
+        return USAGE
     # Recorded once the files exist: an export that wrote nothing is no export.
     try:
         services.store.append_audit(
@@ -199,7 +297,7 @@ def run_export(args: argparse.Namespace) -> int:
             after={"result_hash": result_hash or ""},
         )
     except (PBError, TargetError) as exc:
-        return _fail("export", exc)
+        return fail("export", exc)
     print(
         json.dumps(
             {

@@ -4,7 +4,13 @@ Reads ``pb-<stage>``'s outputs (the caller's AWS credentials, or a moto
 server on loopback with ``--endpoint-url``), adds the stage's
 ``config.json`` (the API, and the staff pool's client and region) and syncs
 ``static_site/dist`` with the content types and cache headers of
-:mod:`pbctl.sitesync`.
+:mod:`pbctl.sitesync`. The API URL is ``--api-url`` or the ``EndpointURL``
+output of ``pb-<stage>-api`` (the stack ``pbctl deploy`` puts the API in).
+
+A sync that was started (not ``--dry-run``) is appended to the audit log
+under ``@staff`` as ``site_synced`` (counts, the API URL, and ``outcome``
+``ok`` or ``failed``), as the operator (:func:`pbctl.operator.operator_actor`).
+Exit statuses: :mod:`pbctl.exitcodes`.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import sys
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pbctl import sitesync
+from pbctl.exitcodes import OK, USAGE, classify
+from pbctl.operator import principal_actor, write_audit
 from pbctl.sitesync import SiteSyncError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--api-url",
-        help="the API the site calls (default: what chalice deploy recorded in "
-        ".chalice/deployed/<stage>.json)",
+        help="the API the site calls (default: the EndpointURL output of "
+        "pb-<stage>-api)",
     )
     parser.add_argument(
         "--site-origin",
@@ -65,46 +73,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _clients(endpoint_url: str | None) -> tuple[object, object]:
+def _session(endpoint_url: str | None) -> boto3.session.Session:
     if endpoint_url is None:
-        session = boto3.session.Session()
-        return session.client("cloudformation"), session.client("s3")
+        return boto3.session.Session()
     region = boto3.session.Session().region_name or "us-east-1"
-    session = boto3.session.Session(**LOCAL_CREDENTIALS, region_name=region)
-    return (
-        session.client("cloudformation", endpoint_url=endpoint_url),
-        session.client("s3", endpoint_url=endpoint_url),
-    )
+    return boto3.session.Session(**LOCAL_CREDENTIALS, region_name=region)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Sync; return 0 on success, 1 if the sync failed, 2 on bad arguments."""
+    """Sync; 0 on success, else the status of :mod:`pbctl.exitcodes`."""
     local = args.endpoint_url is not None
     try:
         if local:
             sitesync.check_endpoint(args.endpoint_url)
-        api_url = args.api_url or sitesync.deployed_api_url(ROOT, args.stage)
-        if api_url is None:
-            raise SiteSyncError(
-                f"no API URL: pass --api-url, or run chalice deploy --stage "
-                f"{args.stage} first (it records the URL in .chalice/deployed/)"
-            )
-        api_url = sitesync.check_url(api_url, "--api-url", allow_path=True, local=local)
+        api_url = args.api_url and sitesync.check_url(
+            args.api_url, "--api-url", allow_path=True, local=local
+        )
         site_origin = args.site_origin and sitesync.check_url(
             args.site_origin, "--site-origin", allow_path=False, local=local
         )
+        sitesync.check_dist(args.dist)  # before any AWS call
     except SiteSyncError as exc:
         print(f"pbctl site-sync: {exc}", file=sys.stderr)
-        return 2
+        return USAGE
+
+    session = _session(args.endpoint_url)
+
+    def client(service: str):
+        return session.client(service, endpoint_url=args.endpoint_url)
 
     try:
-        files = sitesync.collect(args.dist, api_url)
-        cloudformation, s3 = _clients(args.endpoint_url)
+        cloudformation, s3 = client("cloudformation"), client("s3")
         stack = sitesync.read_stack(cloudformation, args.stage)
+        if not api_url:
+            found = sitesync.deployed_api_url(cloudformation, args.stage)
+            if found is None:
+                print(
+                    f"pbctl site-sync: no API URL: pass --api-url, or deploy the "
+                    f"API first (pbctl deploy --stage {args.stage}; the URL is the "
+                    f"EndpointURL output of {sitesync.api_stack_name(args.stage)})",
+                    file=sys.stderr,
+                )
+                return USAGE
+            api_url = sitesync.check_url(
+                found, "EndpointURL", allow_path=True, local=local
+            )
         site_origin = site_origin or stack.outputs.get("SiteUrl")
         sitesync.check_csp_allows(stack, api_url, site_origin)
         staff = sitesync.staff_settings(stack, args.endpoint_url)
         files = sitesync.collect(args.dist, api_url, staff)
+    except (SiteSyncError, BotoCoreError) as exc:
+        print(f"pbctl site-sync: {exc}", file=sys.stderr)
+        return classify(exc)
+
+    report, failure = None, None
+    try:
         report = sitesync.sync(
             s3,
             stack.bucket,
@@ -113,11 +136,41 @@ def run(args: argparse.Namespace) -> int:
             progress=lambda action, key: print(f"  {action:6} {key}"),
         )
     except (SiteSyncError, BotoCoreError) as exc:
-        print(f"pbctl site-sync: {exc}", file=sys.stderr)
-        return 1
+        failure = exc
+    if not args.dry_run:
+        _audit_sync(client, stack, args.stage, local, api_url, report, failure)
+    if failure is not None:
+        print(f"pbctl site-sync: {failure}", file=sys.stderr)
+        return classify(failure)
 
     print(report.summary())
     print(f"config.json: api_url {api_url}")
     if site_origin:
         print(f"Site: {site_origin}/")
-    return 0
+    return OK
+
+
+def _audit_sync(client, stack, stage, local, api_url, report, failure) -> None:
+    """``site_synced`` under ``@staff``: what changed, never a file's content."""
+    after = {
+        "command": "pbctl site-sync",
+        "stage": stage,
+        "api_url": api_url,
+        "outcome": "failed" if failure is not None else "ok",
+    }
+    if report is not None:
+        after.update(
+            uploaded=len(report.uploaded),
+            unchanged=len(report.unchanged),
+            deleted=len(report.deleted),
+        )
+    try:
+        write_audit(
+            client("dynamodb"),
+            stack.outputs["AuditTableName"],
+            actor=principal_actor(client("sts"), local=local),
+            action="site_synced",
+            after=after,
+        )
+    except (KeyError, ClientError, BotoCoreError, RuntimeError) as exc:
+        print(f"pbctl site-sync: the sync was not audited: {exc}", file=sys.stderr)

@@ -17,7 +17,8 @@ import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pbctl.operator import TargetError, connect
+from pbctl.exitcodes import OK, REFUSED, classify
+from pbctl.operator import TargetError, connect, fail
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
 
@@ -61,15 +62,14 @@ def run(args: argparse.Namespace) -> int:
             args.username,
             password,
         )
-    except (TargetError, KeyError) as exc:
-        print(f"pbctl staff-token: {exc}", file=sys.stderr)
-        return 1
+    except (TargetError, BotoCoreError) as exc:
+        return fail("staff-token", exc)
+    except KeyError as exc:
+        print(f"pbctl staff-token: the stack has no output {exc}", file=sys.stderr)
+        return REFUSED
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         print(f"pbctl staff-token: sign-in refused ({code})", file=sys.stderr)
-        return 1
-    except BotoCoreError as exc:
-        print(f"pbctl staff-token: {exc}", file=sys.stderr)
-        return 1
+        return classify(exc)
     print(token)
-    return 0
+    return OK

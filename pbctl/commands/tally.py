@@ -22,7 +22,15 @@ from chalicelib.pabulib import from_units, read_pb
 from chalicelib.paper import seal_for_tally
 from chalicelib.publish import RESULT, publish_cycle
 from chalicelib.tally import RULES, TIE_BREAKS, tally_election
-from pbctl.operator import TargetError, add_arguments, connect, operator_actor
+from pbctl.exitcodes import OK, USAGE
+from pbctl.operator import (
+    TargetError,
+    add_arguments,
+    audit_refusal,
+    connect,
+    fail,
+    operator_actor,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +81,8 @@ def _budget(raw: str) -> Decimal:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Tally every file in ``args.files``; return 0 if all succeeded, else 1.
+    """Tally every file in ``args.files``; 0 if all succeeded, 2 if a file
+    cannot be read or parsed (the others are still tallied).
 
     With ``--publish``, publish ``--cycle`` instead (2 on a usage error).
     """
@@ -89,13 +98,13 @@ def run(args: argparse.Namespace) -> int:
             print(_json_line(line))
     else:
         _print_table(lines)
-    return 1 if any("error" in line for line in lines) else 0
+    return USAGE if any("error" in line for line in lines) else OK
 
 
 def _usage(args: argparse.Namespace, message: str) -> int:
     sys.stderr.write(args.usage())
     print(f"pbctl tally: error: {message}", file=sys.stderr)
-    return 2
+    return USAGE
 
 
 def _tally_file(path: str, args: argparse.Namespace) -> dict:
@@ -154,6 +163,9 @@ def run_publish(args: argparse.Namespace) -> int:
     try:
         target = connect(args.stage, args.endpoint_url)
         services = target.services()
+    except TargetError as exc:
+        return fail("tally", exc)
+    try:
         cycle = services.store.get_cycle(args.cycle)
         if cycle.phase is not Phase.TALLY:
             raise IllegalTransition(
@@ -182,12 +194,10 @@ def run_publish(args: argparse.Namespace) -> int:
             after={"result_hash": result_hash, "already_published": already},
         )
     except PBError as exc:
-        where = f" (field {exc.field})" if exc.field else ""
-        print(f"pbctl tally: {exc.code}{where}: {exc.message}", file=sys.stderr)
-        return 1
+        audit_refusal(target, services, "tally --publish", exc, cycle_id=args.cycle)
+        return fail("tally", exc)
     except TargetError as exc:
-        print(f"pbctl tally: {exc}", file=sys.stderr)
-        return 1
+        return fail("tally", exc)
     print(
         json.dumps(
             {
@@ -197,4 +207,4 @@ def run_publish(args: argparse.Namespace) -> int:
             }
         )
     )
-    return 0
+    return OK

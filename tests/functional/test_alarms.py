@@ -3,7 +3,11 @@
 moto's CloudFormation builds the queue and the topic but has no
 ``AWS::CloudWatch::Alarm`` and no ``AWS::SNS::Subscription``: those sit under
 the ``DeployAlarms`` condition, which the local stack turns off
-(``CreateAlarms=false``), and are asserted on the parsed template here.
+(``CreateAlarms=false``), and are asserted on the parsed template here. The
+audit watch (the audit table's stream, a filtered Lambda and its alarm) sits
+under the same condition; its function's code is run here on sample stream
+records, and the stream filter is checked against AWS's filter rules as
+far as they apply (exact-match lists on ``eventName``).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ def test_every_alarm_is_conditional_and_notifies_the_topic(template) -> None:
 
     assert set(found) == {
         "ApiServerErrorRateAlarm",
+        "AuditChangedAlarm",
         "PhaseClockErrorsAlarm",
         "PhaseClockStoppedAlarm",
         "ScheduledDeadLetterAlarm",
@@ -67,20 +72,156 @@ def test_every_alarm_is_conditional_and_notifies_the_topic(template) -> None:
     }
 
 
-def test_api_alarm_watches_the_5xx_rate_of_the_chalice_api(template) -> None:
+def test_api_alarm_watches_the_5xx_rate_of_the_stages_own_api(template) -> None:
     props = template["Resources"]["ApiServerErrorRateAlarm"]["Properties"]
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    merge = json.loads((ROOT / "infra" / "api-gateway-responses.json").read_text())
+    metrics = {m["Id"]: m for m in props["Metrics"]}
 
-    assert (props["Namespace"], props["MetricName"]) == ("AWS/ApiGateway", "5XXError")
-    assert props["Statistic"] == "Average"  # the share of answers that were 5xx
-    assert props["Dimensions"] == [
-        {"Name": "ApiName", "Value": config["app_name"]},
-        {"Name": "Stage", "Value": config["stages"]["prod"]["api_gateway_stage"]},
-    ]
-    assert (props["Threshold"], props["ComparisonOperator"]) == (
-        0.05,
-        "GreaterThanThreshold",
+    # Each stage's API is named pb-api-<stage> by the API stack's merge
+    # template: two stages in one account never share the alarm's metric.
+    api_name = {"Fn::Sub": "pb-api-${Stage}"}
+    assert merge["Resources"]["RestAPI"]["Properties"]["Name"] == api_name
+    for metric_id, name in (("errors", "5XXError"), ("requests", "Count")):
+        stat = metrics[metric_id]["MetricStat"]
+        assert metrics[metric_id]["ReturnData"] is False
+        assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"]) == (
+            "AWS/ApiGateway",
+            name,
+        )
+        assert (stat["Stat"], stat["Period"]) == ("Sum", 300)
+        assert stat["Metric"]["Dimensions"] == [
+            {"Name": "ApiName", "Value": api_name},
+            {"Name": "Stage", "Value": config["stages"]["prod"]["api_gateway_stage"]},
+        ]
+    assert props["Threshold"] == 0.05
+    assert props["ComparisonOperator"] == "GreaterThanThreshold"
+    assert (props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (3, 2)
+
+
+def rate_of(expression: str, errors: float, requests: float, minimum: int) -> float:
+    """Evaluate the alarm's metric math (IF, >=, /) for one period."""
+    match = re.fullmatch(
+        r"IF\(requests >= \$\{ApiAlarmMinRequests\}, errors / requests, 0\)",
+        expression,
     )
+    assert match, expression
+    return errors / requests if requests >= minimum else 0
+
+
+@pytest.mark.parametrize(
+    ("errors", "requests", "alarms"),
+    [
+        (2, 3, False),  # 67% of three requests at night: too few to matter
+        (0, 0, False),
+        (1, 20, False),  # 5%: not above the threshold
+        (2, 20, True),  # 10% of enough requests
+        (300, 1000, True),
+    ],
+)
+def test_api_alarm_needs_a_minimum_of_requests(template, errors, requests, alarms):
+    props = template["Resources"]["ApiServerErrorRateAlarm"]["Properties"]
+    (rate,) = [m for m in props["Metrics"] if "Expression" in m]
+    minimum = template["Parameters"]["ApiAlarmMinRequests"]
+
+    value = rate_of(rate["Expression"]["Fn::Sub"], errors, requests, minimum["Default"])
+
+    assert rate["ReturnData"] is True
+    assert (minimum["Type"], minimum["Default"], minimum["MinValue"]) == (
+        "Number",
+        20,
+        1,
+    )
+    assert (value > props["Threshold"]) is alarms
+
+
+def test_audit_table_streams_keys_only_and_only_with_alarms(template) -> None:
+    table = template["Resources"]["AuditTable"]["Properties"]
+
+    assert table["StreamSpecification"] == {
+        "Fn::If": [
+            "DeployAlarms",
+            {"StreamViewType": "KEYS_ONLY"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    for name in ("CyclesTable", "VoterMarksTable", "BallotsTable"):
+        assert "StreamSpecification" not in template["Resources"][name]["Properties"]
+
+
+def test_audit_watch_sees_only_modify_and_remove(template) -> None:
+    mapping = template["Resources"]["AuditWatchEvents"]
+    alarm = template["Resources"]["AuditChangedAlarm"]["Properties"]
+    role = template["Resources"]["AuditWatchRole"]["Properties"]
+    (pattern,) = [
+        json.loads(f["Pattern"])
+        for f in mapping["Properties"]["FilterCriteria"]["Filters"]
+    ]
+
+    assert mapping["Condition"] == "DeployAlarms"
+    assert mapping["Properties"]["EventSourceArn"] == {
+        "Fn::GetAtt": ["AuditTable", "StreamArn"]
+    }
+    assert pattern == {"eventName": ["MODIFY", "REMOVE"]}
+    for event, passes in (("INSERT", False), ("MODIFY", True), ("REMOVE", True)):
+        assert (event in pattern["eventName"]) is passes
+    # Every invocation is a changed entry: the alarm counts invocations.
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Invocations")
+    assert alarm["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "AuditWatchFunction"}}
+    ]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    # The function may read the stream and write its logs, nothing else.
+    (policy,) = role["Policies"]
+    actions = {a for s in policy["PolicyDocument"]["Statement"] for a in s["Action"]}
+    assert actions == {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+
+
+def test_audit_watch_logs_the_keys_of_each_changed_entry(template, capsys) -> None:
+    code = template["Resources"]["AuditWatchFunction"]["Properties"]["Code"]
+    namespace: dict = {}
+    exec(compile(code["ZipFile"], "audit-watch", "exec"), namespace)
+    event = {
+        "Records": [
+            {
+                "eventName": "MODIFY",
+                "dynamodb": {
+                    "Keys": {
+                        "cycle_id": {"S": "boston-2027"},
+                        "entry_id": {"S": "00000001#abc"},
+                    }
+                },
+                "userIdentity": None,
+            },
+            {
+                "eventName": "REMOVE",
+                "dynamodb": {
+                    "Keys": {"cycle_id": {"S": "@staff"}, "entry_id": {"S": "2#d"}}
+                },
+            },
+        ]
+    }
+
+    answer = namespace["handler"](event, None)
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert answer == {"changed": 2}
+    assert [(x["event"], x["cycle_id"], x["entry_id"]) for x in lines] == [
+        ("MODIFY", "boston-2027", "00000001#abc"),
+        ("REMOVE", "@staff", "2#d"),
+    ]
+    assert {x["level"] for x in lines} == {"ERROR"}
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -99,7 +240,15 @@ def test_each_table_has_a_throttling_alarm(template, table) -> None:
             "ThrottledRequests",
         )
         dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
-        assert dims["TableName"] == {"Ref": table}
+        # The table in use: a restored one while the stage is swapped to it.
+        restored = table.replace("Table", "")
+        assert dims["TableName"] == {
+            "Fn::If": [
+                f"UseRestored{restored}Table",
+                {"Ref": f"Restored{restored}Table"},
+                {"Ref": table},
+            ]
+        }
         operations.add(dims["Operation"])
     assert "TransactWriteItems" in operations
     assert sorted(re.findall(r"t\d+", expression["Expression"])) == sorted(

@@ -150,7 +150,7 @@ def test_lambda_and_gateway_share_the_origin(packaged) -> None:
     assert variables["PB_SITE_ORIGIN"] == {"Ref": "SiteOrigin"}
     # The merge adds to the stage's variables; it replaces none of the others.
     assert variables["PB_STAGE"] == "dev"
-    assert variables["PB_CYCLES_TABLE"] == "pb-dev-cycles"
+    assert variables["PB_CYCLES_TABLE"] == "pbctl-deploy-fills:CyclesTableName"
 
 
 def test_merge_keeps_chalices_routes_and_lints_clean(packaged) -> None:

@@ -44,12 +44,13 @@ TABLES = {
     "VerificationTable": ("verification", [("pk", "HASH")]),
     "PaperTable": ("paper", [("cycle_id", "HASH"), ("item_id", "RANGE")]),
 }
-BUCKETS = ("SiteBucket", "ResultsBucket")
+BUCKETS = ("SiteBucket", "ResultsBucket", "ArtifactsBucket")
 OUTPUTS = {
     *(f"{logical_id}Name" for logical_id in TABLES),
     *(f"{logical_id}Arn" for logical_id in TABLES),
     "SiteBucketName",
     "ResultsBucketName",
+    "ArtifactsBucketName",
     "VoterKeySecretArn",
     "UserPoolId",
     "UserPoolArn",

@@ -17,7 +17,6 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from pbctl import sitesync
-from pbctl.commands import site
 from pbctl.localstack import create_stack, start_moto_server
 from pbctl.main import main
 from pbctl.sitesync import IMMUTABLE, NO_CACHE, SiteSyncError, Stack
@@ -365,26 +364,24 @@ def test_config_json_carries_the_staff_settings_when_given(dist: Path):
     assert json.loads(files["config.json"].body) == {"api_url": API_URL, **staff}
 
 
-def test_deployed_api_url_is_read_from_chalice_record(tmp_path: Path):
-    record = tmp_path / ".chalice" / "deployed" / "dev.json"
-    record.parent.mkdir(parents=True)
-    record.write_text(
-        json.dumps(
-            {
-                "resources": [
-                    {"name": "api_handler", "resource_type": "lambda_function"},
-                    {
-                        "name": "rest_api",
-                        "resource_type": "rest_api",
-                        "rest_api_url": API_URL + "/",
-                    },
-                ]
-            }
-        )
+API_STACK = """\
+Resources:
+  Placeholder:
+    Type: AWS::SNS::Topic
+Outputs:
+  EndpointURL:
+    Value: %s
+"""
+
+
+def test_deployed_api_url_is_the_api_stacks_endpoint_output(aws: None):
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    cloudformation.create_stack(
+        StackName="pb-dev-api", TemplateBody=API_STACK % (API_URL + "/")
     )
 
-    assert sitesync.deployed_api_url(tmp_path, "dev") == API_URL + "/"
-    assert sitesync.deployed_api_url(tmp_path, "prod") is None
+    assert sitesync.deployed_api_url(cloudformation, "dev") == API_URL + "/"
+    assert sitesync.deployed_api_url(cloudformation, "prod") is None
 
 
 # The command ------------------------------------------------------------------
@@ -394,8 +391,27 @@ def site_sync(*args: str) -> int:
     return main(["site-sync", *args])
 
 
+def staff_audit(stack: dict[str, str]) -> list[dict]:
+    """The ``@staff`` audit entries of the moto stack, oldest first."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    items = dynamodb.query(
+        TableName=stack["AuditTableName"],
+        KeyConditionExpression="cycle_id = :c",
+        ExpressionAttributeValues={":c": {"S": "@staff"}},
+        ConsistentRead=True,
+    )["Items"]
+    return [
+        {
+            "actor": i["actor"]["S"],
+            "action": i["action"]["S"],
+            "after": json.loads(i["after"]["S"]),
+        }
+        for i in items
+    ]
+
+
 def test_command_syncs_then_finds_nothing_to_do(
-    s3, bucket: str, dist: Path, capsys: pytest.CaptureFixture[str]
+    s3, bucket: str, stack, dist: Path, capsys: pytest.CaptureFixture[str]
 ):
     args = ("--stage", "dev", "--dist", str(dist), "--api-url", API_URL + "/")
 
@@ -403,6 +419,21 @@ def test_command_syncs_then_finds_nothing_to_do(
     first = capsys.readouterr().out
     assert site_sync(*args) == 0
     second = capsys.readouterr().out
+
+    # Each sync is audited under the operator's principal, with its counts.
+    identity = boto3.client("sts", region_name="us-east-1").get_caller_identity()
+    entries = staff_audit(stack)
+    assert [(e["action"], e["actor"]) for e in entries] == [
+        ("site_synced", f"pbctl:{identity['Arn']}")
+    ] * 2
+    assert [
+        {k: e["after"][k] for k in ("outcome", "uploaded", "unchanged", "deleted")}
+        for e in entries
+    ] == [
+        {"outcome": "ok", "uploaded": 14, "unchanged": 0, "deleted": 0},
+        {"outcome": "ok", "uploaded": 0, "unchanged": 14, "deleted": 0},
+    ]
+    assert entries[0]["after"]["command"] == "pbctl site-sync"
 
     assert f"s3://{bucket}: uploaded 14, unchanged 0, deleted 0" in first
     assert "  upload index.html" in first
@@ -433,6 +464,32 @@ def test_command_dry_run_writes_nothing(
     )
     body = s3.get_object(Bucket=bucket, Key="index.html")["Body"].read()
     assert body == b"contents of index.html\n"
+
+
+def test_a_failed_sync_is_audited_as_failed(
+    s3, bucket: str, stack, dist: Path, monkeypatch, capsys
+):
+    def refuse(*args, **kwargs):
+        raise SiteSyncError("S3 refused the sync after 0 uploads; nothing was deleted")
+
+    monkeypatch.setattr(sitesync, "sync", refuse)
+
+    code = site_sync("--stage", "dev", "--dist", str(dist), "--api-url", API_URL)
+
+    assert code == 1
+    assert "S3 refused the sync" in capsys.readouterr().err
+    (entry,) = staff_audit(stack)
+    assert (entry["action"], entry["after"]["outcome"]) == ("site_synced", "failed")
+    assert "uploaded" not in entry["after"]
+
+
+def test_a_dry_run_is_not_audited(s3, bucket: str, stack, dist: Path, capsys):
+    code = site_sync(
+        "--stage", "dev", "--dist", str(dist), "--api-url", API_URL, "--dry-run"
+    )
+
+    assert code == 0
+    assert staff_audit(stack) == []
 
 
 @pytest.mark.parametrize(
@@ -485,17 +542,37 @@ def test_command_refuses_bad_urls(
     assert capsys.readouterr().err == f"pbctl site-sync: {message}\n"
 
 
-def test_command_without_an_api_url_says_where_to_get_one(
-    tmp_path: Path, dist: Path, monkeypatch: pytest.MonkeyPatch, capsys
-):
-    monkeypatch.setattr(site, "ROOT", tmp_path)
-
-    code = site_sync("--stage", "prod", "--dist", str(dist))
+def test_command_without_an_api_url_says_where_to_get_one(stack, dist: Path, capsys):
+    # pb-dev exists, pb-dev-api (the API's stack) does not.
+    code = site_sync("--stage", "dev", "--dist", str(dist))
 
     assert code == 2
-    assert "no API URL: pass --api-url, or run chalice deploy --stage prod" in (
-        capsys.readouterr().err
+    assert (
+        "no API URL: pass --api-url, or deploy the API first (pbctl deploy "
+        "--stage dev; the URL is the EndpointURL output of pb-dev-api)"
+    ) in capsys.readouterr().err
+
+
+def test_command_reads_the_api_url_from_the_api_stack(
+    s3, bucket: str, dist: Path, capsys
+):
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    cloudformation.create_stack(
+        StackName="pb-dev-api", TemplateBody=API_STACK % (API_URL + "/")
     )
+
+    code = site_sync("--stage", "dev", "--dist", str(dist))
+
+    assert code == 0, capsys.readouterr().err
+    config = s3.get_object(Bucket=bucket, Key="config.json")["Body"].read()
+    assert json.loads(config)["api_url"] == API_URL
+
+
+def test_command_without_a_stack_cannot_reach_the_stage(aws: None, dist, capsys):
+    code = site_sync("--stage", "prod", "--dist", str(dist), "--api-url", API_URL)
+
+    assert code == 3
+    assert "cannot read stack pb-prod" in capsys.readouterr().err
 
 
 def test_command_without_a_build_fails_before_touching_aws(
@@ -504,7 +581,7 @@ def test_command_without_a_build_fails_before_touching_aws(
     # No moto here: a call to AWS would fail differently than this message.
     code = site_sync("--stage", "dev", "--dist", str(tmp_path), "--api-url", API_URL)
 
-    assert code == 1
+    assert code == 2
     assert "holds no index.html" in capsys.readouterr().err
 
 

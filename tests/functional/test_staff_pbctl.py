@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from pbctl.localstack import (
 )
 from pbctl.main import main
 from pbctl.operator import LOCAL_ENV
-from tests.functional.conftest import STAFF_PASSWORD
+from tests.functional.conftest import STAFF_PASSWORD, dead_endpoint
 
 pytestmark = pytest.mark.functional
 
@@ -138,7 +139,7 @@ def test_staff_token_refuses_a_wrong_password_and_a_remote_endpoint(
 
     assert wrong[0] == 1
     assert "sign-in refused (NotAuthorizedException)" in wrong[2]
-    assert remote[0] == 1
+    assert remote[0] == 2  # bad usage: only a loopback moto server
     assert "refusing endpoint" in remote[2]
 
 
@@ -211,12 +212,24 @@ def test_a_bad_cycle_file_writes_nothing(
         CYCLE_YAML.replace("yaml-2027", "bad-yaml").replace(*change), encoding="utf-8"
     )
 
+    before = staff_refusals(running, outputs)
+
     status, _, err = run(
         capsys, "cycle", "create", str(path), "--endpoint-url", running.endpoint_url
     )
 
-    assert status == 1
+    assert status == 2  # an invalid file is bad input
     assert message in err
+    # The refusal is audited under @staff: the command, code and field only.
+    code, field = message.split(" (field ")
+    refusals = staff_refusals(running, outputs)
+    assert refusals[:-1] == before
+    assert refusals[-1]["after"] == {
+        "command": "pbctl cycle create",
+        "code": code,
+        "field": field.rstrip(")"),
+    }
+    assert refusals[-1]["actor"].startswith("pbctl:")
     dynamodb = boto3.client("dynamodb", endpoint_url=running.endpoint_url)
     item = dynamodb.get_item(
         TableName=outputs["CyclesTableName"], Key={"cycle_id": {"S": "bad-yaml"}}
@@ -230,21 +243,71 @@ def test_a_bad_cycle_file_writes_nothing(
     assert audit["Items"] == []
 
 
-def test_a_file_that_is_not_yaml_is_a_usage_error(capsys, tmp_path: Path):
+def staff_refusals(running, outputs) -> list[dict]:
+    """The ``refused`` entries of the ``@staff`` log, oldest first."""
+    dynamodb = boto3.client("dynamodb", endpoint_url=running.endpoint_url)
+    items = dynamodb.query(
+        TableName=outputs["AuditTableName"],
+        KeyConditionExpression="cycle_id = :c",
+        ExpressionAttributeValues={":c": {"S": "@staff"}},
+        ConsistentRead=True,
+    )["Items"]
+    return [
+        {"actor": i["actor"]["S"], "after": json.loads(i["after"]["S"])}
+        for i in items
+        if i["action"]["S"] == "refused"
+    ]
+
+
+def test_a_file_that_is_not_yaml_is_a_usage_error_and_audited(
+    server, local_env, capsys, tmp_path: Path
+):
+    running, outputs = server
     path = tmp_path / "cycle.yaml"
     path.write_text("cycle_id: [unclosed", encoding="utf-8")
+    before = len(staff_refusals(running, outputs))
 
-    status, _, err = run(capsys, "cycle", "create", str(path))
+    status, _, err = run(
+        capsys, "cycle", "create", str(path), "--endpoint-url", running.endpoint_url
+    )
 
     assert status == 2
     assert "is not valid YAML" in err
+    refusals = staff_refusals(running, outputs)
+    assert len(refusals) == before + 1
+    assert refusals[-1]["after"] == {
+        "command": "pbctl cycle create",
+        "code": "INVALID_INPUT",
+        "field": "file",
+    }
 
 
-def test_yaml_aliases_are_refused_before_they_can_expand(tmp_path, capsys):
-    from pbctl.main import main
-
+def test_yaml_aliases_are_refused_before_they_can_expand(
+    server, local_env, tmp_path, capsys
+):
+    running, _ = server
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text('a: &a ["x", "x"]\nb: &b [*a, *a]\nc: [*b, *b]\n')
 
-    assert main(["cycle", "create", str(bomb)]) == 2
+    status = main(
+        ["cycle", "create", str(bomb), "--endpoint-url", running.endpoint_url]
+    )
+
+    assert status == 2
     assert "aliases" in capsys.readouterr().err
+
+
+def test_an_unreadable_file_and_no_stage_is_still_a_usage_error(
+    local_env, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    # Nothing listens on this loopback port: the refusal cannot be audited,
+    # and the file's fault, not the network's, decides the exit status.
+    missing = tmp_path / "nope.yaml"
+
+    status = main(["cycle", "create", str(missing), "--endpoint-url", dead_endpoint()])
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "nope.yaml" in err
+    assert "the refusal was not audited" in err

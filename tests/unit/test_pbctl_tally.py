@@ -108,7 +108,7 @@ def test_a_bad_file_fails_alone(election, tmp_path, capsys):
 
     status = main(["tally", "--json", str(broken), str(election), str(missing)])
 
-    assert status == 1
+    assert status == 2  # an unreadable or invalid file is bad input
     first, second, third = json_lines(capsys)
     assert first == {
         "file": str(broken),
@@ -123,7 +123,7 @@ def test_unsupported_vote_type_is_a_file_error(tmp_path, capsys):
     path = tmp_path / "ordinal.pb"
     path.write_text(ELECTION.replace("vote_type;approval", "vote_type;ordinal"))
 
-    assert main(["tally", "--json", str(path)]) == 1
+    assert main(["tally", "--json", str(path)]) == 2
     [line] = json_lines(capsys)
     assert "ordinal" in line["error"]
 
