@@ -51,4 +51,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_site.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .local static_site/dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .local static_site/dist

@@ -124,9 +124,9 @@ def staff_route(path: str, *, action: str, methods: list[str]):
         for method in methods:
             DECLARED[(path, method)] = action
         guarded = _guard(view, action, path)
-        options: dict = {"methods": methods, "cors": CORS}
-        if any(m in ("POST", "PUT", "PATCH") for m in methods):
-            options["content_types"] = ["*/*"]  # json_body answers the 400 itself
+        # Any Content-Type: json_body answers a wrong one with a 400 itself,
+        # and a read has no body (Chalice would answer 415 in its own shape).
+        options: dict = {"methods": methods, "cors": CORS, "content_types": ["*/*"]}
         if AUTHORIZER is not None:
             options["authorizer"] = AUTHORIZER
         staff.route(path, **options)(guarded)

@@ -6,6 +6,9 @@ Chalice adds CORS headers to the app's answers only. API Gateway's own
 ``chalice package --merge-template``. They are declared inside the REST API's
 definition (``x-amazon-apigateway-gateway-responses``), so every deployment of
 the API carries them.
+
+The same template throttles the stage (``MethodSettings``): a default for
+every route and lower limits for each public route a resident writes through.
 """
 
 from __future__ import annotations
@@ -176,3 +179,88 @@ def test_each_stage_ships_the_site_origin_placeholder() -> None:
         "prod": "pbctl-deploy-fills:SiteUrl",
     }
     assert "SiteUrl" in outputs
+
+
+# -- throttling ---------------------------------------------------------------
+
+
+def method_settings(template: dict) -> dict[tuple[str, str], dict]:
+    """(resource path, method) -> the stage's method setting."""
+    properties = template["Resources"]["RestAPI"]["Properties"]
+    return {
+        (s["ResourcePath"], s["HttpMethod"]): s for s in properties["MethodSettings"]
+    }
+
+
+def limit(template: dict, value: dict) -> int:
+    """A limit's default value, from the parameter it refers to."""
+    return int(template["Parameters"][value["Ref"]]["Default"])
+
+
+def resident_writes() -> list[tuple[str, str]]:
+    """(method setting path, method) of every public route that writes."""
+    from app import app
+
+    return sorted(
+        ("/" + path.replace("/", "~1"), method)  # API Gateway's escaping
+        for path, methods in app.routes.items()
+        for method in methods
+        if method in ("POST", "PUT", "PATCH", "DELETE")
+        and not path.startswith("/staff")
+    )
+
+
+def test_the_stage_is_throttled_on_every_route(packaged) -> None:
+    template, _ = packaged
+
+    stage = method_settings(template)[("/*", "*")]
+
+    assert stage["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
+    assert stage["ThrottlingBurstLimit"] == {"Ref": "ApiBurstLimit"}
+    assert limit(template, stage["ThrottlingRateLimit"]) == 200
+    assert limit(template, stage["ThrottlingBurstLimit"]) == 400
+
+
+def test_every_resident_write_has_the_lower_limits(packaged) -> None:
+    template, _ = packaged
+    settings = method_settings(template)
+    stage = settings[("/*", "*")]
+
+    writes = resident_writes()
+
+    assert ("/~1ballots", "POST") in writes
+    for key in writes:
+        assert key in settings, f"no throttling for {key}: add a MethodSetting"
+        setting = settings[key]
+        assert setting["ThrottlingRateLimit"] == {"Ref": "ResidentWriteRateLimit"}
+        assert setting["ThrottlingBurstLimit"] == {"Ref": "ResidentWriteBurstLimit"}
+    for name in ("Rate", "Burst"):
+        write = limit(template, {"Ref": f"ResidentWrite{name}Limit"})
+        assert write < limit(template, stage[f"Throttling{name}Limit"])
+
+
+def test_every_throttled_route_exists(packaged) -> None:
+    # API Gateway refuses a method setting for a route it does not have.
+    template, _ = packaged
+    paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+
+    for resource_path, method in method_settings(template):
+        if resource_path == "/*":
+            continue
+        path = resource_path.removeprefix("/").replace("~1", "/")
+        assert method.lower() in paths[path], (resource_path, method)
+
+
+def test_the_limits_are_parameters_a_deploy_can_override(packaged) -> None:
+    template, _ = packaged
+
+    for name in (
+        "ApiRateLimit",
+        "ApiBurstLimit",
+        "ResidentWriteRateLimit",
+        "ResidentWriteBurstLimit",
+    ):
+        parameter = template["Parameters"][name]
+        assert parameter["Type"] == "Number"
+        assert parameter["MinValue"] == 1
+        assert parameter["Description"]

@@ -25,6 +25,8 @@ SHARED_MODULES = (
     "chalicelib/__init__.py",
     "chalicelib/cycle.py",
     "chalicelib/errors.py",
+    # Served as GET /openapi.json: a data file, which the zip must keep too.
+    "chalicelib/api/openapi.json",
 )
 APPS = {"pb-api": REPO_ROOT, "pb-scheduled": REPO_ROOT / "scheduled"}
 
