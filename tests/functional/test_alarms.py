@@ -316,7 +316,7 @@ def test_email_subscription_only_with_an_address_and_alarms(template) -> None:
     assert subscription["Properties"]["Protocol"] == "email"
     assert template["Conditions"]["SubscribeAlarmEmail"] == {
         "Fn::And": [
-            {"Fn::Condition": "DeployAlarms"},  # the loader's form of !Condition
+            {"Condition": "DeployAlarms"},  # the loader's form of !Condition
             {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
         ]
     }

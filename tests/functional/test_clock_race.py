@@ -75,7 +75,7 @@ def vote(services: Services) -> None:
             {
                 "selections": list(selections),
                 "attestation": {"boston_resident": True, "age": 30},
-                "voter": {"kind": "access_code", "value": f"CLOCK{number:05d}"},
+                "voter": {"kind": "email", "value": f"clock{number}@example.org"},
             },
             uuid.uuid4().hex,
             now=services.clock(),

@@ -649,11 +649,12 @@ def test_fill_config_names_every_missing_output_and_fills_nothing() -> None:
 
     assert str(caught.value) == (
         "stack pb-dev has no output AuditTableName, BallotsTableName, "
-        "CyclesTableName, IdempotencyTableName, ResultsBucketName, SiteUrl, "
-        "UserPoolArn, UserPoolClientId, UserPoolIssuer, VoterKeySecretArn, "
-        "VoterMarksTableName to fill PB_AUDIT_TABLE, PB_BALLOTS_TABLE, "
-        "PB_CYCLES_TABLE, PB_IDEMPOTENCY_TABLE, PB_RESULTS_BUCKET, PB_SITE_ORIGIN, "
-        "PB_STAFF_CLIENT_ID, PB_STAFF_ISSUER, PB_STAFF_USER_POOL_ARN, "
+        "CyclesTableName, IdempotencyTableName, PaperTableName, ResultsBucketName, "
+        "SiteUrl, UserPoolArn, UserPoolClientId, UserPoolIssuer, "
+        "VerificationTableName, VoterKeySecretArn, VoterMarksTableName to fill "
+        "PB_AUDIT_TABLE, PB_BALLOTS_TABLE, PB_CYCLES_TABLE, PB_IDEMPOTENCY_TABLE, "
+        "PB_PAPER_TABLE, PB_RESULTS_BUCKET, PB_SITE_ORIGIN, PB_STAFF_CLIENT_ID, "
+        "PB_STAFF_ISSUER, PB_STAFF_USER_POOL_ARN, PB_VERIFICATION_TABLE, "
         "PB_VOTER_KEY_SECRET_ARN, PB_VOTER_MARKS_TABLE"
     )
     assert config["stages"]["dev"]["environment_variables"]["PB_SITE_BUCKET"] == (
@@ -776,7 +777,7 @@ def test_a_stage_swaps_to_a_restored_table_and_back(
             "votes=pb-dev-votes-restored-1",
             2,
             "--use-restored-table takes TABLE=NAME with TABLE one of cycles, "
-            "voter-marks, ballots, idempotency, audit, not "
+            "voter-marks, ballots, idempotency, audit, verification, paper, not "
             "'votes=pb-dev-votes-restored-1'",
         ),
         (
