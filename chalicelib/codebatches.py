@@ -190,7 +190,7 @@ def parse_revoke(body: object) -> str:
 
 def check_batch_id(batch_id: str) -> str:
     """``batch_id`` if it has the shape of one; raise ``InvalidInput``."""
-    if not isinstance(batch_id, str) or not BATCH_ID.match(batch_id):
+    if not isinstance(batch_id, str) or not BATCH_ID.fullmatch(batch_id):
         raise InvalidInput(
             "A batch id looks like 20270516-7KQ2M9XD.",
             field="batch_id",

@@ -154,7 +154,7 @@ def validate_cycle(cycle: Cycle) -> None:
     """Raise :class:`InvalidInput` naming the field of ``cycle`` that is wrong."""
     _require(bool(cycle.cycle_id), "cycle_id", "A cycle needs an id.")
     _require(
-        _CYCLE_ID.match(cycle.cycle_id) is not None,
+        _CYCLE_ID.fullmatch(cycle.cycle_id) is not None,
         "cycle_id",
         "A cycle id starts with a letter or digit and holds only ASCII letters, "
         "digits, '-' and '_' (64 at most).",

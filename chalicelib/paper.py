@@ -544,6 +544,10 @@ def submit_entry(
         active = [e for e in entries if e.status == ACTIVE]
         mine = [e for e in active if e.subject == subject]
         if mine:
+            if mine[0].sheets is None:
+                # The batch closed and its entries lost their sheets: a retry
+                # cannot be told from other sheets, and nothing more is taken.
+                raise _closed(batch)
             if mine[0].sheets != sheets:
                 raise Conflict(
                     "You have entered this batch already. A second entry must "
@@ -839,7 +843,7 @@ def discard_entry(
     _no_unknown(data, {"reason"}, "")
     reason = parse_reason(data, required=True)
     _check_batch_id(batch_id)
-    if not _ENTRY_ID.match(entry_id or ""):
+    if not _ENTRY_ID.fullmatch(entry_id or ""):
         raise _no_entry()
 
     for _ in range(_ATTEMPTS):
@@ -1190,7 +1194,7 @@ def _batch_id(data: Mapping) -> str:
             code="MISSING_FIELD",
         )
     value = data["batch_id"]
-    if not isinstance(value, str) or not _BATCH_ID.match(value):
+    if not isinstance(value, str) or not _BATCH_ID.fullmatch(value):
         raise InvalidInput(
             "A batch id is 1 to 64 letters, digits, - or _.",
             field="batch_id",
@@ -1200,7 +1204,7 @@ def _batch_id(data: Mapping) -> str:
 
 
 def _check_batch_id(batch_id: str) -> None:
-    if not _BATCH_ID.match(batch_id or ""):
+    if not _BATCH_ID.fullmatch(batch_id or ""):
         raise NotFound("There is no such batch.", field="batch_id")
 
 

@@ -523,7 +523,7 @@ def _languages(value: object) -> tuple[str, ...]:
     seen: list[str] = []
     for index, tag in enumerate(value):
         field = f"languages[{index}]"
-        if not isinstance(tag, str) or not _LANGUAGE.match(tag):
+        if not isinstance(tag, str) or not _LANGUAGE.fullmatch(tag):
             raise InvalidInput(
                 "A language is a tag like en, es or zh-Hans.",
                 field=field,

@@ -323,7 +323,7 @@ def check_code(
     data = _object(body, "body")
     _no_unknown(data, {"code"})
     code = _typed_code(data.get("code"))
-    if not isinstance(challenge_id, str) or not _CHALLENGE_ID.match(challenge_id):
+    if not isinstance(challenge_id, str) or not _CHALLENGE_ID.fullmatch(challenge_id):
         raise _not_found()
     cycle = store.current_cycle(max_age=5.0)
     _require_voting(cycle)

@@ -272,7 +272,7 @@ def _check_idempotency_key(value: str | None) -> str:
             field="Idempotency-Key",
             code="MISSING_IDEMPOTENCY_KEY",
         )
-    if not _IDEMPOTENCY_KEY.match(value):
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
         raise InvalidInput(
             "The Idempotency-Key is 8 to 128 letters, digits, - or _.",
             field="Idempotency-Key",

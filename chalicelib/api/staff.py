@@ -165,7 +165,7 @@ def _audit_refusal(services, identity, action, path, params, exc: PBError) -> No
     """Append ``refused`` (code and field only) to the log of the cycle named."""
     cycle_id = params.get("cycle_id")
     partition = STAFF_AUDIT
-    if cycle_id and _CYCLE_ID.match(cycle_id):
+    if cycle_id and _CYCLE_ID.fullmatch(cycle_id):
         try:
             services.store.get_cycle(cycle_id)
             partition = cycle_id

@@ -3,11 +3,13 @@
 The Schemathesis run (test_openapi_fuzz.py) cannot reach a published
 result in its few minutes of voting; here a cycle is voted, closed by the
 phase clock and tallied, and ``GET /results`` is checked against the
-document's ``Result`` schema.
+document's ``Result`` schema, and each file it lists, read with
+``GET /results/files/{name}``, against the document's answer for it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import timedelta
@@ -28,9 +30,13 @@ DOCUMENT = json.loads(OPENAPI.read_text(encoding="utf-8"))
 
 def conforms(body: object, schema_name: str) -> list[str]:
     """The ways ``body`` breaks the document's ``schema_name``; empty if none."""
+    return conforms_to(body, {"$ref": f"#/components/schemas/{schema_name}"})
+
+
+def conforms_to(body: object, schema: dict) -> list[str]:
+    """The ways ``body`` breaks ``schema`` (its refs into the document)."""
     validator = Draft202012Validator(
-        {"$ref": f"#/components/schemas/{schema_name}", **DOCUMENT},
-        format_checker=FormatChecker(),
+        {**DOCUMENT, **schema}, format_checker=FormatChecker()
     )
     return [error.message for error in validator.iter_errors(body)]
 
@@ -90,6 +96,11 @@ def test_a_published_result_matches_the_document(services, voting_cycle) -> None
         result = api.http.get("/results")
         cycle = api.http.get("/cycle")
         ballot = api.http.get("/ballot")
+        files = {
+            name: api.http.get(f"/results/files/{name}")
+            for name in result.json_body["files"]
+        }
+        unlisted = api.http.get("/results/files/result.json")
 
     assert result.status_code == 200
     assert result.json_body["ballots_counted"] == 3
@@ -97,3 +108,16 @@ def test_a_published_result_matches_the_document(services, voting_cycle) -> None
     assert cycle.json_body["phase"] == "results"
     assert conforms(cycle.json_body, "PublicCycle") == []
     assert conforms(ballot.json_body, "Ballot") == []
+
+    operation = DOCUMENT["paths"]["/results/files/{name}"]["get"]
+    media = set(operation["responses"]["200"]["content"])
+    assert set(files) == {"result.csv", "ballots.pb", "ballots.csv", "receipts.txt"}
+    for name, answer in files.items():
+        assert answer.status_code == 200, name
+        assert answer.headers["Content-Type"].split(";")[0] in media, name
+        digest = "sha256:" + hashlib.sha256(answer.body).hexdigest()
+        assert digest == result.json_body["files"][name], name
+    assert unlisted.status_code == 404
+    assert unlisted.json_body["code"] == "NO_SUCH_FILE"
+    refusals = operation["responses"]["404"]["content"]["application/json"]
+    assert conforms_to(unlisted.json_body, refusals["schema"]) == []

@@ -675,6 +675,12 @@ def test_a_bad_entry_is_refused_with_its_field_and_writes_nothing(
             "INVALID_INPUT",
             "batch_id",
         ),
+        (
+            {"batch_id": "b1\n", "site": "x", "cover_sheets": 3},
+            400,
+            "INVALID_INPUT",
+            "batch_id",
+        ),
         ({"batch_id": "b", "cover_sheets": 3}, 400, "MISSING_FIELD", "site"),
         (
             {"batch_id": "b", "site": "x", "cover_sheets": 0},
@@ -741,6 +747,9 @@ def test_a_counted_batch_takes_no_more_entries_and_cannot_be_discarded(
         enter(client, staff_stack, cycle.cycle_id, "done", who, SHEETS)
 
     late = enter(client, staff_stack, cycle.cycle_id, "done", "admin", SHEETS)
+    # The entry that made it count, sent again (its answer was lost, say):
+    # the batch is counted, not a second entry by the same person.
+    retried = enter(client, staff_stack, cycle.cycle_id, "done", "staffer", SHEETS)
     discard = staff_call(
         client,
         "POST",
@@ -749,7 +758,7 @@ def test_a_counted_batch_takes_no_more_entries_and_cannot_be_discarded(
         {"reason": "second thoughts"},
     )
 
-    for answer in (late, discard):
+    for answer in (late, retried, discard):
         assert answer.status_code == 409
         assert (answer.json_body["code"], answer.json_body["field"]) == (
             "BATCH_CLOSED",

@@ -149,6 +149,7 @@ BAD_CYCLES = [
     (put(["languages"], ["es"]), "INVALID_LANGUAGE", "languages"),
     (put(["languages"], ["en", "EN!"]), "INVALID_LANGUAGE", "languages[1]"),
     (put(["languages"], ["en", "en"]), "INVALID_LANGUAGE", "languages[1]"),
+    (put(["languages"], ["en", "es\n"]), "INVALID_LANGUAGE", "languages[1]"),
     (put(["calendar", "lunch"], {}), "UNKNOWN_FIELD", "calendar.lunch"),
     (put(["calendar", "scheduled"], {}), "UNKNOWN_FIELD", "calendar.scheduled"),
     (drop_voting, "MISSING_FIELD", "calendar.voting"),

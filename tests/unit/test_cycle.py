@@ -101,6 +101,7 @@ def test_a_well_formed_cycle_starts_scheduled_at_version_zero():
         ("cycle_id", "boston/2027"),
         ("cycle_id", "---"),
         ("cycle_id", "a" * 65),
+        ("cycle_id", "boston-2027\n"),
         ("budget_cap", 0),
         ("budget_cap", -5),
         ("budget_cap", 100.0),
