@@ -1052,6 +1052,7 @@ def test_staff_pages_are_served_under_a_policy_that_allows_the_sign_in(
         "dashboard.html",
         "index.html",
         "paper.html",
+        "vouch.html",
     ]
     for page in pages:
         with urllib.request.urlopen(f"{site_url}/staff/{page.name}") as answer:

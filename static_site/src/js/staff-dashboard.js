@@ -124,6 +124,8 @@ function render() {
   }
   setText(byId("as-of"), "staff.as_of", { time: when(board.as_of) });
   setText(byId("times-in"), "staff.times_in", { zone: zoneName(zone()), id: zone() });
+  // Event volunteers (and office staff) vouch for residents on their own page.
+  show(byId("vouch-link"), (me?.actions || []).includes("voter.vouch"));
   renderTurnout();
   renderCalendar();
   renderPhaseControls();
