@@ -26,7 +26,7 @@ import {
 import { refusedSheet } from "./staff-errors.js";
 import { cycleIdOfPage, markInvalid, showNotice, showPageRefusal } from "./staff-page.js";
 import { done, failed, loading } from "./status.js";
-import { fillNeighbourhoods, voterKind } from "./voter-form.js";
+import { fillNeighbourhoods } from "./voter-form.js";
 
 const MAX_SHEETS = 250;
 const BATCH_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -609,7 +609,7 @@ function sheetBody(sheet) {
   else if (sheet.birthDate) attestation.birth_date = sheet.birthDate;
   else attestation.age = Number(sheet.age);
   const body = { selections: [...sheet.selections], attestation };
-  if (sheet.voter) body.voter = { kind: voterKind(sheet.voter), value: sheet.voter };
+  if (sheet.voter) body.voter = { kind: sheet.voter.includes("@") ? "email" : "phone", value: sheet.voter };
   if (sheet.neighbourhood) body.neighbourhood = sheet.neighbourhood;
   return body;
 }

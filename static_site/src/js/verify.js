@@ -177,12 +177,14 @@ function stopTicker() {
 // Reading the step into the ballot ------------------------------------------
 
 /** The kind of contact typed: an email if it has an @, else a phone. */
-const contactKind = (value) => (value.includes("@") ? "email" : "phone");
 
 /**
  * The ballot's `voter`, or the errors that keep it from being one:
  * returns {voter, errors} with errors as {field, key}.
  */
+/** The kind of contact a resident typed, as the API names it: phone or email. */
+export const contactKind = (value) => (value.includes("@") ? "email" : "phone");
+
 export function readVoter() {
   if (voterPass) {
     if (Date.now() >= voterPass.expiresAt) {
