@@ -99,3 +99,19 @@ def test_header_cells_are_formula_safe_whatever_the_ids():
     body = ballots_csv(["=b", "c d"], "ballot", [("1", ["=b"])])
 
     assert body.decode().splitlines() == ["ballot,'=b,c d", "1,1,0"]
+
+
+def test_a_result_of_another_ballot_or_cycle_is_not_confirmed():
+    files = result_files(cycle(), BALLOTS)
+    for name, forged in (("ballot_hash", "sha256:" + "0" * 64), ("cycle_id", "other")):
+        result = json.loads(files["result.json"])
+        result[name] = forged
+
+        verdict = verify_result(
+            json.dumps(result).encode(), {"ballots.pb": files["ballots.pb"]}
+        )
+
+        assert not verdict.confirmed
+        assert any(
+            d.startswith(f"{name}: result.json says") for d in verdict.differences
+        )
