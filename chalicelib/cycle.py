@@ -43,6 +43,10 @@ class Phase(enum.StrEnum):
 PHASES: tuple[Phase, ...] = tuple(p for p in Phase if p is not Phase.SCHEDULED)
 
 _CYCLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Letters, digits and . _ / - (pabulib's ids use digits, letters, . and /):
+# a comma would split a published ballot's vote list, and =, +, @ would start
+# a spreadsheet formula in result.csv.
+_PROPOSAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 
 #: How a resident may prove who they are before voting (docs/verification.md):
 #: a one-time code by text or email, a printed access code, an event
@@ -247,9 +251,11 @@ def _validate_proposals(proposals: tuple[Proposal, ...]) -> None:
     for index, proposal in enumerate(proposals):
         field = f"proposals[{index}]"
         _require(
-            _is_plain(proposal.proposal_id, 64),
+            isinstance(proposal.proposal_id, str)
+            and _PROPOSAL_ID.fullmatch(proposal.proposal_id) is not None,
             f"{field}.proposal_id",
-            "A proposal needs an id of 64 visible characters at most.",
+            "A proposal id is 1 to 64 letters, digits, '.', '_', '/' or '-', "
+            "starting with a letter or digit.",
         )
         _require(
             proposal.department == "" or _is_plain(proposal.department, 120),

@@ -148,10 +148,8 @@ def anonymised_election(
         )
         for p in cycle.proposals
     ]
-    # Known limit: pabulib joins a vote's ids with commas, so a proposal id
-    # holding a comma gives a ballots.pb that cannot be read back (ballots.csv
-    # quotes it and is fine). Refusing commas in ids when a cycle is created
-    # would close this; existing cycles would need checking first.
+    # Pabulib joins a vote's ids with commas: cycles refuse ids holding one
+    # (chalicelib.cycle), so every ballots.pb written here reads back.
     votes = [
         Vote(str(number), tuple(ballot))
         for number, ballot in enumerate(sorted(tuple(sorted(b)) for b in selections), 1)

@@ -158,6 +158,14 @@ def create_cycle(store, body: object, *, actor: str, now: datetime) -> Cycle:
     ``InvalidInput``, or ``Conflict`` (``CYCLE_EXISTS``).
     """
     new = parse_new_cycle(body)
+    if new.cycle.calendar[Phase.VOTING].start <= now:
+        # The phase clock would run such a cycle through voting at once, with
+        # no ballots, and publish an empty result: phases never move back.
+        raise InvalidInput(
+            "Voting of a new cycle must start in the future.",
+            field=f"calendar.{Phase.VOTING.value}.start",
+            code="TIME_IN_PAST",
+        )
     make_current = new.make_current
     if make_current is None:
         try:

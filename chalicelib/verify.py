@@ -191,6 +191,11 @@ def _compare_rules(result: dict, election: Election) -> list[str]:
         differences.append(
             _differs("vote_type", result["vote_type"], election.vote_type, said)
         )
+    # The frozen ballot announced when voting opened, and the cycle: a result
+    # of another ballot or cycle is no confirmation of this one.
+    for name, key in (("ballot_hash", "ballot_hash"), ("cycle_id", "instance")):
+        if key in meta and meta[key] != str(result.get(name) or ""):
+            differences.append(_differs(name, result.get(name), meta[key], said))
     if meta.get("tie_break") and meta["tie_break"] != result["tie_break"]:
         differences.append(
             _differs("tie_break", result["tie_break"], meta["tie_break"], said)

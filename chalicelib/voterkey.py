@@ -49,7 +49,18 @@ def normalise(kind: str, value: str) -> str:
                 field="voter.value",
                 code="INVALID_EMAIL",
             )
-        return "email:" + email
+        local, domain = email.rsplit("@", 1)
+        try:
+            # One mailbox, one identity: an international domain and its
+            # punycode (bücher.example, xn--bcher-kva.example) are the same.
+            domain = domain.encode("idna").decode("ascii").lower()
+        except UnicodeError as exc:
+            raise InvalidInput(
+                "That email address does not look complete.",
+                field="voter.value",
+                code="INVALID_EMAIL",
+            ) from exc
+        return f"email:{local}@{domain}"
     if kind == "phone":
         return "phone:" + _e164(value)
     if kind == "access_code":

@@ -121,9 +121,9 @@ def cast_ballot(
     request = parse_cast_request(body)
     key = _check_idempotency_key(idempotency_key)
     cycle = store.current_cycle(max_age=CYCLE_CACHE_SECONDS)
-    idempotency_id = f"{cycle.cycle_id}#{hashlib.sha256(key.encode()).hexdigest()}"
     secret = voter_secret()
     voter = resolve_voter(secret, cycle, request, now=now)
+    idempotency_id = _idempotency_id(secret, cycle.cycle_id, voter.key, key)
     receipt = derive_receipt(secret, cycle.cycle_id, key)
 
     if cycle.phase is not Phase.VOTING or voter.expired is not None:
@@ -238,6 +238,19 @@ def resolve_voter(
     if not cycle.offers("attested"):
         raise not_offered("voter.kind")
     return Voter(prefix + voter_key(secret, cycle.cycle_id, kind, value), "attested")
+
+
+def _idempotency_id(secret: bytes, cycle_id: str, voter: str, key: str) -> str:
+    """Where a submission's retry record lives: a keyed HMAC of the voter and
+    the client's key together.
+
+    Another resident who learns (or dictates) someone's Idempotency-Key finds
+    no record under it, so cannot have that ballot's choices confirmed or its
+    receipt replayed; and the record is no join between voter and ballot
+    without the client's key, which is never stored.
+    """
+    message = f"idempotency\x1f{cycle_id}\x1f{voter}\x1f{key}".encode()
+    return f"{cycle_id}#" + hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
 def _expiry(day) -> int:

@@ -4,7 +4,7 @@
 code   name         when
 =====  ===========  ======================================================
 0      OK           the command did what was asked
-1      REFUSED      the system refused: a domain rule (``PHASE_NOT_STARTED``,
+1      REFUSED      the system refused: a domain rule (``PHASE_NOT_OPEN``,
                     ``NOT_IN_TALLY``, ``NOT_FOUND``, ...), AWS refusing a
                     change, a deploy step that failed
 2      USAGE        bad usage or input: a missing or wrong argument, a file
@@ -44,7 +44,7 @@ UNREACHABLE = 3
 EPILOG = """\
 exit status:
   0  done
-  1  refused by the system (a domain rule such as PHASE_NOT_STARTED or
+  1  refused by the system (a domain rule such as PHASE_NOT_OPEN or
      NOT_IN_TALLY, AWS refusing a change, a failed deploy step)
   2  bad usage or input (arguments, unreadable or invalid files, an
      --endpoint-url that is not a loopback moto server)

@@ -85,7 +85,13 @@ def json_body(request, *, max_bytes: int = _MAX_BODY) -> object:
             "The body is too large.", field="body", code="BODY_TOO_LARGE"
         )
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise InvalidInput(
+            f"The field {exc.key!r} is given twice; send it once.",
+            field=exc.key,
+            code="DUPLICATE_FIELD",
+        ) from exc
     except ValueError as exc:  # bad UTF-8, bad JSON, absurdly long numbers
         raise InvalidInput(
             "The body is not valid JSON.", field="body", code="MALFORMED_JSON"
@@ -100,6 +106,23 @@ def json_body(request, *, max_bytes: int = _MAX_BODY) -> object:
             field="body",
             code="MALFORMED_JSON",
         )
+    return body
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose keys are all different: ``{"a": 1, "a": 2}`` is
+    refused, never read as its last value."""
+    body = {}
+    for key, value in pairs:
+        if key in body:
+            raise _DuplicateKey(key)
+        body[key] = value
     return body
 
 

@@ -775,11 +775,17 @@ class Store:
         )
 
     def close_challenge(self, challenge_id: str) -> None:
-        """Mark a challenge used; raises ``ChallengeRefused("used")`` if it was."""
+        """Mark a challenge used and forget whose it was; raises
+        ``ChallengeRefused("used")`` if it was used already.
+
+        The voter key leaves the item here: kept next to the challenge's
+        expiry, it would tell to the minute when that resident verified, and
+        so about when they voted.
+        """
         field = VerificationModel
         try:
             VerificationModel(f"otp#{challenge_id}").update(
-                actions=[field.used.set(True)],
+                actions=[field.used.set(True), field.subject.remove()],
                 condition=field.pk.exists() & ~(field.used == True),  # noqa: E712
             )
         except UpdateError as exc:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import boto3
 
-from chalicelib.cycle import VERIFICATION_METHODS, format_time
+from chalicelib.cycle import DEFAULT_VERIFICATION, format_time
 from chalicelib.errors import PBError
 from chalicelib.importer import cycle_from_election, cycle_id_for
 from chalicelib.jobs import run_phase_clock
@@ -83,9 +83,10 @@ def run(args: argparse.Namespace) -> int:
                     now=now,
                     voting_for=timedelta(hours=args.voting_hours),
                 ),
-                # Every method, and the resident's bare word too: the site's
-                # form sends a phone or email without a code.
-                verification=VERIFICATION_METHODS,
+                # The methods a real cycle offers by default; their texts and
+                # emails land in the local moto server (see the printout).
+                verification=DEFAULT_VERIFICATION,
+                languages=SITE_LANGUAGES,
             )
             local.services.store.create_cycle(cycle, actor="pbctl:up", now=now)
             run_phase_clock({"time": format_time(now)})
@@ -110,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"Site: {site_origin}/  (ballot: {site_origin}/ballot.html)")
             print(f"API:  {local.api_url}/cycle")
             print(f"Staff console: {site_origin}/staff/")
+            print(
+                "Codes sent by text or email (nothing leaves this machine): "
+                f"{local.aws_endpoint}/moto-api/data.json (sns, ses)"
+            )
             print_staff_sign_in(local, args.staff_user, password, cycle.cycle_id)
             closes = format_time(now + timedelta(hours=args.voting_hours))
             print(
@@ -130,10 +135,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The participation site's languages (static_site/src/i18n).
+SITE_LANGUAGES = ("en", "es", "ht", "vi", "zh-Hans", "pt", "kea")
+
+
 def print_staff_sign_in(local, username: str, password: str, cycle_id: str) -> None:
     """How to sign in as the local office admin; the password shows only here."""
+    pbctl = shlex.quote(str(Path(sys.executable).parent / "pbctl"))
     token_command = (
-        f"pbctl staff-token --endpoint-url {local.aws_endpoint} "
+        f"{pbctl} staff-token --endpoint-url {local.aws_endpoint} "
         f"--username {shlex.quote(username)} --password {shlex.quote(password)}"
     )
     print(f"Staff: {username} (office-admin), password {password} (shown once)")

@@ -337,6 +337,7 @@ def stored_ballot(local_stack: LocalRun, cycle_id: str, receipt: str):
 #: The staff members the browser tier signs in as: username -> groups.
 STAFF_GROUPS = {
     "console-admin": ["office-admin"],
+    "console-office": ["office-staff"],
     "console-volunteer": ["event-volunteer"],
 }
 

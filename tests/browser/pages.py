@@ -73,8 +73,12 @@ def choose(page, title: str, language: str = "en") -> None:
 
 
 def fill_about_you(page, voter: str) -> None:
+    """Ticks residence, types an age, and gives ``voter`` on the resident's
+    word: the browser cycle offers ``attested`` among its ways of proving
+    who you are (the other ways: ``test_verification_site.py``)."""
     page.locator('label[for="resident"]').click()
     page.locator("#age").fill("34")
+    page.locator('label[for="method-attested"]').click()
     page.locator("#voter-id").fill(voter)
 
 

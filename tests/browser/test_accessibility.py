@@ -138,6 +138,12 @@ def test_a_whole_vote_with_the_keyboard_alone(new_page, local_stack, cycle):
     page.keyboard.press("Space")
     tab_to(page, "age")
     page.keyboard.type("34")
+    # (the ways of proving who you are are one radio group: Tab reaches its
+    # first, the arrows move along it and choose)
+    tab_to(page, "method-sms")
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")
+    expect(page.locator("#method-attested")).to_be_checked()
     tab_to(page, "voter-id")
     page.keyboard.type(voter)
     tab_to(page, "review-button")

@@ -74,7 +74,9 @@ def test_a_whole_vote_in_haitian_creole(new_page, local_stack, cycle):
     for selector, key in (
         ('label[for="resident"]', "ballot.resident"),
         ('label[for="age"]', "ballot.age"),
-        ('label[for="voter-id"]', "ballot.voter_id"),
+        ("#verify > legend", "verify.legend"),
+        ("#choice-sms label > span:first-child", "verify.method_sms"),
+        ('label[for="voter-id"]', "verify.attested_label"),
         ("#review-button", "ballot.review"),
     ):
         expect(page.locator(selector)).to_have_text(ht[key])

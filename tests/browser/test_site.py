@@ -29,6 +29,7 @@ def choose(page, title: str) -> None:
 def fill_about_you(page, voter: str) -> None:
     page.locator('label[for="resident"]').click()
     page.locator("#age").fill("34")
+    page.locator('label[for="method-attested"]').click()
     page.locator("#voter-id").fill(voter)
 
 

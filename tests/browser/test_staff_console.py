@@ -1047,7 +1047,13 @@ def test_staff_pages_are_served_under_a_policy_that_allows_the_sign_in(
     site, site_url, local_stack
 ):
     pages = sorted((site.dist / "staff").glob("*.html"))
-    assert [p.name for p in pages] == ["dashboard.html", "index.html"]
+    assert [p.name for p in pages] == [
+        "access-codes.html",
+        "dashboard.html",
+        "index.html",
+        "paper.html",
+        "vouch.html",
+    ]
     for page in pages:
         with urllib.request.urlopen(f"{site_url}/staff/{page.name}") as answer:
             policy = answer.headers["Content-Security-Policy"]

@@ -218,6 +218,12 @@ def test_bad_ballots_get_a_code_and_field_and_write_nothing(
         ("1" * 5000, "application/json", "MALFORMED_JSON", "body"),
         ("[" * 10000, "application/json", "MALFORMED_JSON", "body"),
         ("[" * 100000, "application/json", "BODY_TOO_LARGE", "body"),
+        (
+            json.dumps(ballot())[:-1] + ', "selections": ["p1"]}',
+            "application/json",
+            "DUPLICATE_FIELD",
+            "selections",
+        ),
         (json.dumps(ballot()), "text/plain", "UNSUPPORTED_MEDIA_TYPE", "Content-Type"),
         (
             json.dumps(ballot()),
@@ -289,6 +295,28 @@ def test_a_key_reused_by_another_voter_is_refused_not_replayed(client, settings)
     assert written(settings) == {"marks": 1, "ballots": 1, "idempotency": 1}
     # Q can still vote with a key of their own.
     assert cast(client, ballot(("p1",), voter="q@example.org")).status_code == 201
+
+
+def test_a_voter_who_voted_cannot_confirm_anothers_ballot_by_its_key(client, settings):
+    # GIVEN voter P's ballot under key K, and voter Q, who has voted too
+    key = uuid.uuid4().hex
+    first = cast(client, ballot(("p1", "p2"), voter="p@example.org"), key=key)
+    assert cast(client, ballot(("p3",), voter="q@example.org")).status_code == 201
+
+    # WHEN Q sends P's key with each possible choice
+    answers = [
+        cast(client, ballot(choice, voter="q@example.org"), key=key)
+        for choice in (("p1",), ("p2", "p1"), ("p3",))
+    ]
+
+    # THEN every answer is the same refusal: no choice is confirmed, and
+    # P's receipt is never shown
+    assert first.status_code == 201
+    assert {(a.status_code, a.json_body["code"]) for a in answers} == {
+        (409, "IDEMPOTENCY_KEY_REUSED")
+    }
+    assert all(first.json_body["receipt"] not in str(a.json_body) for a in answers)
+    assert written(settings) == {"marks": 2, "ballots": 2, "idempotency": 2}
 
 
 def test_no_receipt_is_stored_and_expiry_is_a_whole_day(client, settings):

@@ -189,6 +189,21 @@ BAD_CYCLES = [
     ),
     (put(["proposals", 1, "votes"], 3), "UNKNOWN_FIELD", "proposals[1].votes"),
     (put(["name"], "a\x00b"), "INVALID_TEXT", "name"),
+    (
+        put(["proposals", 0, "proposal_id"], '=HYPERLINK("x","y")'),
+        "INVALID_INPUT",
+        "proposals[0].proposal_id",
+    ),
+    (
+        put(["proposals", 1, "proposal_id"], "a,b"),
+        "INVALID_INPUT",
+        "proposals[1].proposal_id",
+    ),
+    (
+        put(["calendar"], calendar_from(datetime(2025, 1, 6, tzinfo=UTC))),
+        "TIME_IN_PAST",
+        "calendar.voting.start",
+    ),
     (put(["reason"], "line\rbreak"), "INVALID_TEXT", "reason"),
 ]
 

@@ -172,6 +172,11 @@ def test_sms_code_to_pass_to_ballot(client, services, settings, voting_cycle):
     stored = json.dumps(snapshot(settings))
     for secret in (E164, "6175550134", find_code(text)):
         assert secret not in stored
+    # AND the used challenge no longer names the voter key (its expiry would
+    # tell when that resident verified)
+    (challenge,) = verification_items(settings, "otp#")
+    assert "subject" not in challenge
+    assert mark["voter_key"]["S"] not in json.dumps(challenge)
 
 
 def test_email_code_in_the_residents_language(client, services, settings):

@@ -12,7 +12,7 @@ import pytest
 from chalicelib.cycle import Cycle, Proposal, ballot_document, ballot_hash
 from chalicelib.errors import InvalidInput
 from chalicelib.importer import replay_calendar
-from chalicelib.publish import result_files
+from chalicelib.publish import ballots_csv, result_files
 from chalicelib.verify import verify_result
 
 pytestmark = pytest.mark.unit
@@ -21,7 +21,7 @@ NOW = datetime(2027, 5, 1, 15, 0, tzinfo=UTC)
 BALLOTS = [
     (hashlib.sha256(f"receipt-{n}".encode()).hexdigest(), selections)
     for n, selections in enumerate(
-        [("a",), ("=b", "a"), ("=b",), ("c d",), ("c d", "=b"), ("c d",)]
+        [("a",), ("b", "a"), ("b",), ("c/d",), ("c/d", "b"), ("c/d",)]
     )
 ]
 
@@ -36,8 +36,8 @@ def cycle(**changes) -> Cycle:
         calendar=replay_calendar(NOW, timedelta(hours=1)),
         proposals=(
             Proposal("a", 600, {"en": "A"}),
-            Proposal("=b", 500, {"en": "B"}),
-            Proposal("c d", 400, {"en": "C and D"}),
+            Proposal("b", 500, {"en": "B"}),
+            Proposal("c/d", 400, {"en": "C and D"}),
         ),
     )
     return dataclasses.replace(base, **changes)
@@ -66,7 +66,7 @@ def test_the_files_are_recorded_in_result_json_and_verify():
     assert files["receipts.txt"].decode().split() == sorted(h for h, _ in BALLOTS)
     # An id a spreadsheet would run as a formula gets an apostrophe.
     header = files["ballots.csv"].decode().splitlines()[0]
-    assert header == "ballot,a,'=b,c d"
+    assert header == "ballot,a,b,c/d"
     assert not any(h in files["ballots.csv"].decode() for h, _ in BALLOTS)
     verdict = verify_result(
         files["result.json"],
@@ -92,3 +92,26 @@ def test_a_changed_tie_break_in_result_json_is_named():
     assert verdict.differences[0] == (
         'tie_break: result.json says "cost-asc", ballots.pb says "ballot-order"'
     )
+
+
+def test_header_cells_are_formula_safe_whatever_the_ids():
+    # Cycles refuse such ids now; the file stays safe for older ones.
+    body = ballots_csv(["=b", "c d"], "ballot", [("1", ["=b"])])
+
+    assert body.decode().splitlines() == ["ballot,'=b,c d", "1,1,0"]
+
+
+def test_a_result_of_another_ballot_or_cycle_is_not_confirmed():
+    files = result_files(cycle(), BALLOTS)
+    for name, forged in (("ballot_hash", "sha256:" + "0" * 64), ("cycle_id", "other")):
+        result = json.loads(files["result.json"])
+        result[name] = forged
+
+        verdict = verify_result(
+            json.dumps(result).encode(), {"ballots.pb": files["ballots.pb"]}
+        )
+
+        assert not verdict.confirmed
+        assert any(
+            d.startswith(f"{name}: result.json says") for d in verdict.differences
+        )

@@ -228,3 +228,12 @@ def test_full_width_access_codes_fold_to_ascii():
     assert normalise("access_code", "ＡＢＣ－１２３４") == normalise(
         "access_code", "abc1234"
     )
+
+
+def test_an_international_domain_and_its_punycode_are_one_identity() -> None:
+    assert normalise("email", "idn@bücher.example") == normalise(
+        "email", "idn@xn--bcher-kva.example"
+    )
+    assert normalise("email", "Resident@EXÄMPLE.org") == normalise(
+        "email", "resident@xn--exmple-cua.org"
+    )

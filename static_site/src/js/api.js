@@ -21,14 +21,21 @@ export function config() {
   return configPromise;
 }
 
-/** An answer other than 2xx, or no answer at all (status 0). */
+/**
+ * An answer other than 2xx, or no answer at all (status 0). `retryAfter`
+ * holds the Retry-After header in seconds (429, 503) and `attemptsLeft` the
+ * tries a one-time code has left (CODE_INCORRECT), when the API sent them.
+ */
 export class ApiError extends Error {
-  constructor(status, body = {}) {
+  constructor(status, body = {}, headers = null) {
     super(body.message || `HTTP ${status}`);
     this.status = status;
     this.code = body.code || (status ? "HTTP_" + status : "NETWORK");
     this.field = body.field;
     this.serverMessage = body.message;
+    if (Number.isInteger(body.attempts_left)) this.attemptsLeft = body.attempts_left;
+    const wait = Number.parseInt(headers?.get("Retry-After") ?? "", 10);
+    if (Number.isFinite(wait) && wait >= 0) this.retryAfter = wait;
   }
 }
 
@@ -48,7 +55,7 @@ async function send(path, options, timeoutMs) {
 export async function call(path, options = {}, timeoutMs = 20000) {
   const answer = await send(path, options, timeoutMs);
   const body = await answer.json().catch(() => ({}));
-  if (!answer.ok) throw new ApiError(answer.status, body);
+  if (!answer.ok) throw new ApiError(answer.status, body, answer.headers);
   return { status: answer.status, body };
 }
 
@@ -75,3 +82,23 @@ export function postBallot(key, body) {
     body: JSON.stringify(body),
   }).then((r) => r.body);
 }
+
+const postJson = (path, body) =>
+  call(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+    cache: "no-store",
+  }).then((r) => r.body);
+
+/**
+ * POST /verifications: sends a one-time code by "sms" or "email" to
+ * `contact`, written in `language`; resolves to {verification_id,
+ * method, expires_at}.
+ */
+export const startVerification = (method, contact, language) =>
+  postJson("/verifications", { method, contact, language });
+
+/** POST /verifications/{id} with the code; resolves to {voter_pass, expires_at}. */
+export const checkVerification = (verificationId, code) =>
+  postJson(`/verifications/${encodeURIComponent(verificationId)}`, { code });

@@ -1,9 +1,11 @@
-// The ballot: choose, review, cast.
+// The ballot: choose, say who you are and prove it (verify.js), review, cast.
 //
 // A cast ballot goes into the device's queue first (with its one
 // Idempotency-Key) and is then sent; if the connection fails it stays queued
 // and the voter sees that it will be sent later. Only a 4xx sends the voter
-// back to the form, since nothing was recorded then.
+// back to the form, since nothing was recorded then. The voter is read again
+// at the moment of casting, so a pass that expired or was forgotten (event
+// mode, idle) during the review is never sent.
 
 import { getBallot, getCycle, postBallot } from "./api.js";
 import { renderCards, totalCost, updateTally } from "./ballot-cards.js";
@@ -13,6 +15,15 @@ import { isKiosk } from "./kiosk.js";
 import { startPage } from "./layout.js";
 import { enqueue, newIdempotencyKey, send } from "./queue.js";
 import { describeError, done, failed, loading } from "./status.js";
+import {
+  afterRefusal,
+  passExpiry,
+  readVoter,
+  renderVerification,
+  setupVerification,
+  voterField,
+  wireVerification,
+} from "./verify.js";
 import { fillNeighbourhoods, readForm, showFieldErrors } from "./voter-form.js";
 
 let ballot = null;
@@ -27,6 +38,7 @@ async function load() {
   try {
     [cycle, ballot] = await Promise.all([getCycle(), getBallot()]);
     loadError = cycle.phase === "voting" ? null : { code: "BALLOT_NOT_OPEN", status: 409 };
+    if (!loadError) setupVerification(cycle, showErrors);
   } catch (exc) {
     loadError = exc;
   }
@@ -46,6 +58,7 @@ function render() {
   done();
   setText(byId("instructions"), "ballot.instructions", { limit: ballot.selection_limit });
   renderCards(ballot, chosen, () => updateTally(ballot, chosen));
+  renderVerification();
   if (reviewing) renderReview();
   show(byId("ballot-form"), !reviewing);
   show(byId("review"), reviewing);
@@ -83,11 +96,23 @@ function toForm() {
   focusOn(byId("ballot-heading"));
 }
 
+/** Errors for the form, from the review too (a pass forgotten meanwhile). */
+function showErrors(errors, options) {
+  if (reviewing && errors.length) {
+    reviewing = false;
+    render();
+  }
+  showFieldErrors(errors, options);
+}
+
 // One key per ballot: every retry, from here or from the queue, reuses it.
 // It is renewed only after a refusal, when nothing was recorded.
 let castKey = null;
 
 async function cast() {
+  const { voter, errors } = readVoter();
+  if (errors.length) return showErrors(errors);
+  pendingBody = { ...pendingBody, voter };
   const button = byId("cast-button");
   button.disabled = true;
   setText(byId("casting"), "ballot.casting");
@@ -107,7 +132,10 @@ async function cast() {
     // Not recorded yet (offline, 5xx, 429): the confirmation page says so
     // and keeps sending it under the same key until the server answers.
     console.warn("ballot queued for later", result.error?.code);
-    return confirmed({ queued: true, key: castKey });
+    const expires = passExpiry();
+    const queued = { queued: true, key: castKey };
+    if (expires) queued.pass_expires_at = new Date(expires).toISOString();
+    return confirmed(queued);
   }
   if (result.outcome === "failed") {
     describeError(byId("casting"), result.error);
@@ -115,9 +143,11 @@ async function cast() {
   }
   castKey = null;
   reviewing = false;
-  render();
   const error = result.error || { code: "NETWORK", status: 0 };
-  showFieldErrors([{ field: fieldOf(error.field), node: describeError(el("span"), error) }]);
+  const field = fieldOf(error.field, pendingBody.voter);
+  afterRefusal(error);
+  render();
+  showFieldErrors([{ field, node: describeError(el("span"), error) }]);
 }
 
 async function sendUnstored(key, body) {
@@ -130,9 +160,9 @@ async function sendUnstored(key, body) {
 }
 
 // Maps an API field such as "attestation.age" to the form group at fault.
-function fieldOf(field = "") {
+function fieldOf(field = "", voter = null) {
   if (field.startsWith("selections")) return "selections";
-  if (field.startsWith("voter")) return "voter";
+  if (field.startsWith("voter")) return voterField(field, voter);
   if (field === "attestation.boston_resident") return "resident";
   if (field.startsWith("attestation") || field === "age_bracket") return "age";
   return "";
@@ -159,6 +189,7 @@ function trackTallyHeight() {
 
 function wire() {
   fillNeighbourhoods();
+  wireVerification();
   trackTallyHeight();
   byId("ballot-form").addEventListener("submit", toReview);
   byId("edit-button").addEventListener("click", toForm);

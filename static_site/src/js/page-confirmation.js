@@ -6,8 +6,8 @@
 // wipes it all.
 
 import { byId, focusOn, show } from "./dom.js";
-import { setText, t } from "./i18n.js";
-import { isKiosk, nextVoter } from "./kiosk.js";
+import { setText, t, time } from "./i18n.js";
+import { isKiosk, nextVoter, wasHandedOver } from "./kiosk.js";
 import { startPage } from "./layout.js";
 import { onSent, send } from "./queue.js";
 import { describeError } from "./status.js";
@@ -64,7 +64,16 @@ function render() {
   show(byId("confirm-nothing"), state === "nothing");
   if (state === "recorded") byId("receipt").textContent = result.receipt.receipt;
   if (state === "refused") describeError(byId("refused-reason"), result.refused);
-  show(byId("next-voter"), isKiosk());
+  // A ballot that carries a voter pass must reach the server before the
+  // pass expires; after that the resident proves who they are again.
+  const passNote = byId("queued-pass-note");
+  show(passNote, state === "queued" && Boolean(result.pass_expires_at));
+  if (state === "queued" && result.pass_expires_at) {
+    setText(passNote, "verify.queued_pass_expires", { time: time(result.pass_expires_at) });
+  }
+  const handedOver = wasHandedOver();
+  show(byId("next-voter"), isKiosk() || handedOver);
+  setText(byId("next-voter"), handedOver ? "verify.hand_back" : "confirm.next_voter");
   return state;
 }
 

@@ -7,12 +7,27 @@
 // (refused; 409 ALREADY_VOTED and IDEMPOTENCY_KEY_REUSED are final too).
 // Network failures, timeouts, 5xx, 408 and 429 keep it for the next try.
 //
-// Known limit: an entry holds the whole request body, the voter's access
-// code, email or phone included, in localStorage until it is sent, so on a
-// shared event device someone with the browser's developer tools could read
-// an unsent ballot. To close it, encrypt entries with a non-extractable
-// WebCrypto key kept in IndexedDB and show event staff a count of unsent
-// ballots before a device changes hands.
+// A ballot proved by a voter pass (a code by text or email, or a volunteer's
+// vouch) keeps its pass inside the entry, because without it the ballot
+// cannot be sent; it is the only place the site writes a pass to storage.
+// What that costs is bounded: a pass lives 30 minutes, names one cycle and
+// casts one ballot, so once expired it can only replay the receipt of this
+// very ballot (same Idempotency-Key and selections). The entry leaves the
+// queue, pass and all, as soon as the server answers for good. If the device
+// reconnects after the pass expired and the ballot was not recorded, the
+// server refuses it with PASS_EXPIRED: the entry is dropped like any refusal,
+// and the confirmation page, which showed the pass's expiry while the ballot
+// waited, tells the voter it was not counted and to prove who they are again.
+// An entry is never sent with its pass stripped, since a lost answer may
+// hide a recorded ballot whose receipt only the same request gets back.
+//
+// Known limit: an entry holds the whole request body, the voter's pass,
+// access code, email or phone included, in localStorage until it is sent,
+// so on a shared event device someone with the browser's developer tools
+// could read an unsent ballot (and, within the pass's 30 minutes or with an
+// access code, cast that voter's ballot first). To close it, encrypt entries
+// with a non-extractable WebCrypto key kept in IndexedDB and show event
+// staff a count of unsent ballots before a device changes hands.
 
 import { ApiError, postBallot } from "./api.js";
 

@@ -173,26 +173,62 @@ export async function staffCall(path, options = {}) {
   }
 }
 
-/** The raw answer of a staff GET that is not JSON (the audit CSV). */
-export async function staffText(path) {
+/**
+ * A staff request whose answer is not JSON (a CSV export, the printable
+ * PDF sheet): resolves to the fetch Response once it is 2xx. A refusal
+ * still comes as JSON and throws ApiError; a 401 signs out.
+ */
+async function staffRaw(path, options = {}) {
   const { api_url: base } = await config();
   const bearer = token();
   if (!bearer) {
     toSignIn(true);
     throw new ApiError(401, { code: "TOKEN_MISSING" });
   }
+  const headers = { ...(options.headers || {}), Authorization: `Bearer ${bearer}` };
   let answer;
   try {
-    answer = await fetch(base + path, {
-      headers: { Authorization: `Bearer ${bearer}` },
-      cache: "no-store",
-    });
+    answer = await fetch(base + path, { ...options, headers, cache: "no-store" });
   } catch {
     throw new ApiError(0);
   }
   if (answer.status === 401) toSignIn(true);
   if (!answer.ok) throw new ApiError(answer.status, await answer.json().catch(() => ({})));
-  return answer.text();
+  return answer;
+}
+
+/** The raw answer of a staff GET that is not JSON (the audit CSV). */
+export async function staffText(path) {
+  return (await staffRaw(path)).text();
+}
+
+/**
+ * A staff request answered with a file: resolves to {blob, filename}, the
+ * name from Content-Disposition (the API exposes it to the site) or
+ * `fallback`.
+ */
+export async function staffFile(path, options, fallback) {
+  const answer = await staffRaw(path, options);
+  const disposition = answer.headers.get("Content-Disposition") || "";
+  const named = /filename="([^"]+)"/.exec(disposition)?.[1];
+  return { blob: await answer.blob(), filename: named || fallback };
+}
+
+/**
+ * Hands a file to the browser's downloads, as a click on a link would.
+ * Returns the object URL, which stays valid while the page is open (the
+ * caller may offer it again as a link, and revokes it when replaced).
+ */
+export function saveFile(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  return url;
 }
 
 export function toSignIn(expired) {
@@ -200,6 +236,34 @@ export function toSignIn(expired) {
   if (!location.pathname.endsWith("/staff/") && !location.pathname.endsWith("/index.html")) {
     location.assign("index.html");
   }
+}
+
+/**
+ * The console's pages in the staff bar, each shown only to a member whose
+ * groups allow reading it (`me` is GET /staff/me). The links keep the
+ * ?cycle= of the page, so the three pages stay on the same cycle.
+ */
+const NAV = {
+  "nav-dashboard": ["dashboard.html", "dashboard.read"],
+  "nav-codes": ["access-codes.html", "access_codes.read"],
+  "nav-paper": ["paper.html", "paper.read"],
+};
+
+export function showStaffNav(me) {
+  const actions = new Set(me?.actions || []);
+  const cycle = new URLSearchParams(location.search).get("cycle");
+  const query = cycle === null ? "" : `?cycle=${encodeURIComponent(cycle)}`;
+  let any = false;
+  for (const [id, [page, action]] of Object.entries(NAV)) {
+    const link = byId(id);
+    if (!link) continue;
+    link.href = page + query;
+    const allowed = actions.has(action);
+    show(link.parentElement, allowed);
+    any ||= allowed;
+  }
+  const nav = byId("staff-nav");
+  if (nav) show(nav, any);
 }
 
 /** Shows who is signed in (once known) and the sign-out button. */

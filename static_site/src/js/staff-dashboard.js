@@ -8,6 +8,7 @@ import { byId, el, focusOn, show } from "./dom.js";
 import { number, setText, t, zonedDateTime, zoneName } from "./i18n.js";
 import {
   rememberActor,
+  showStaffNav,
   staffCall,
   staffText,
   startStaffPage,
@@ -25,6 +26,16 @@ const AUDIT_ACTIONS = new Set([
   "audit_exported",
   "refused",
 ]);
+/** The access-code and paper actions, named on their own pages' keys. */
+const BATCH_ACTIONS = {
+  access_codes_generated: "staff.codes_audit_generated",
+  access_codes_revoked: "staff.codes_audit_revoked",
+  paper_batch_registered: "staff.paper_audit_registered",
+  paper_entry_recorded: "staff.paper_audit_entered",
+  paper_batch_counted: "staff.paper_audit_counted",
+  paper_entry_discarded: "staff.paper_audit_entry_discarded",
+  paper_batch_discarded: "staff.paper_audit_discarded",
+};
 
 let me = null; // GET /staff/me
 let board = null; // GET /staff/cycles/{id}/dashboard
@@ -56,6 +67,7 @@ async function load() {
     ]);
     rememberActor(me.actor);
     updateStaffBar();
+    showStaffNav(me);
     error = null;
   } catch (exc) {
     error = exc;
@@ -112,6 +124,8 @@ function render() {
   }
   setText(byId("as-of"), "staff.as_of", { time: when(board.as_of) });
   setText(byId("times-in"), "staff.times_in", { zone: zoneName(zone()), id: zone() });
+  // Event volunteers (and office staff) vouch for residents on their own page.
+  show(byId("vouch-link"), (me?.actions || []).includes("voter.vouch"));
   renderTurnout();
   renderCalendar();
   renderPhaseControls();
@@ -358,7 +372,11 @@ function auditRows(text) {
 }
 
 function describeEntry(entry) {
-  const what = AUDIT_ACTIONS.has(entry.action) ? t(`staff.audit_${entry.action}`) : entry.action;
+  const what = AUDIT_ACTIONS.has(entry.action)
+    ? t(`staff.audit_${entry.action}`)
+    : BATCH_ACTIONS[entry.action]
+      ? t(BATCH_ACTIONS[entry.action])
+      : entry.action;
   if (entry.action === "phase_changed" && entry.before?.phase && entry.after?.phase) {
     return `${what}: ${phaseName(entry.before.phase)} → ${phaseName(entry.after.phase)}`;
   }

@@ -1,6 +1,7 @@
 // Staff sign-in: username and password to Cognito, then, if the pool asks,
 // a new password (an account's first sign-in with its temporary one) or an
-// MFA code (an authenticator app or a text message), then the dashboard.
+// MFA code (an authenticator app or a text message), then the dashboard (or
+// the volunteer's vouch page, when it sent the member here).
 // The challenge's session lives in this page's memory only.
 
 import { byId, el, show } from "./dom.js";
@@ -25,6 +26,12 @@ const MFA_INTROS = {
   SOFTWARE_TOKEN_MFA: "staff.mfa_intro_totp",
   SMS_MFA: "staff.mfa_intro_sms",
 };
+
+// Where a signed-in member goes: the dashboard, or the page that sent them
+// here (?next=vouch: the volunteer's page, after a handoff to a resident).
+const NEXT_PAGES = { vouch: "vouch.html" };
+const wantedNext = new URLSearchParams(location.search).get("next");
+const nextPage = Object.hasOwn(NEXT_PAGES, wantedNext) ? NEXT_PAGES[wantedNext] : "dashboard.html";
 
 let message = takeExpired() ? ["staff.signed_out_expired", "info"] : null;
 /** The challenge being answered: {challenge, session, username}, or null. */
@@ -60,7 +67,7 @@ function refuse(key, focusId) {
 /** After a step: the dashboard once signed in, else the next challenge's form. */
 function proceed(next) {
   if (next.signedIn) {
-    location.assign("dashboard.html");
+    location.assign(nextPage);
     return true;
   }
   step = next;
@@ -155,7 +162,7 @@ function wire() {
 }
 
 if (token()) {
-  location.replace("dashboard.html"); // already signed in in this tab
+  location.replace(nextPage); // already signed in in this tab
 } else {
   startStaffPage(render)
     .then(wire)

@@ -19,12 +19,25 @@ const ERROR_KEYS = {
   UNDER_AGE: "error.under_age",
   INVALID_AGE: "ballot.error_age",
   INVALID_ATTESTATION: "ballot.error_age",
-  INVALID_VOTER: "ballot.error_voter",
+  INVALID_VOTER: "verify.error_attested",
   INVALID_EMAIL: "error.invalid_email",
   INVALID_PHONE: "error.invalid_phone",
   INVALID_ACCESS_CODE: "error.invalid_access_code",
   ALREADY_VOTED: "error.already_voted",
   IDEMPOTENCY_KEY_REUSED: "error.idempotency_key_reused",
+  // Proving who you are (verify.js fills in the numbers of CODE_INCORRECT
+  // and RATE_LIMITED; these are the sentences without numbers).
+  METHOD_NOT_OFFERED: "verify.error_method_not_offered",
+  INVALID_CODE: "verify.error_code_format",
+  CODE_INCORRECT: "verify.error_code_wrong",
+  CODE_EXPIRED: "verify.error_code_expired",
+  TOO_MANY_ATTEMPTS: "verify.error_too_many_attempts",
+  VERIFICATION_USED: "verify.error_code_used",
+  VERIFICATION_NOT_FOUND: "verify.error_code_expired",
+  RATE_LIMITED: "verify.error_rate_limited_later",
+  PASS_EXPIRED: "verify.error_pass_expired",
+  PASS_INVALID: "verify.error_pass_invalid",
+  ACCESS_CODE_NOT_VALID: "verify.error_access_code_not_valid",
 };
 
 /**

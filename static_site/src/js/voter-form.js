@@ -1,8 +1,10 @@
-// The "About you" half of the ballot: reading it into the API's shape and
-// showing errors next to the fields they belong to (USWDS error pattern).
+// The "About you" half of the ballot and its verification step (verify.js):
+// reading them into the API's shape and showing errors next to the fields
+// they belong to (USWDS error pattern).
 
 import { byId, el, focusOn, show } from "./dom.js";
 import { setText } from "./i18n.js";
+import { readVoter } from "./verify.js";
 
 /** Boston's neighbourhoods, the slugs the API accepts (chalicelib/ballot.py). */
 export const NEIGHBOURHOODS = [
@@ -23,14 +25,6 @@ export function fillNeighbourhoods() {
   }
 }
 
-/** The kind of identifier the voter typed, as the API names it. */
-export function voterKind(value) {
-  if (value.includes("@")) return "email";
-  const digits = value.replace(/\D/g, "");
-  if (/^[+\d\s().-]+$/.test(value) && digits.length >= 7) return "phone";
-  return "access_code";
-}
-
 /** Reads the form; returns {body, errors} with errors as {field, key}. */
 export function readForm(chosen) {
   const errors = [];
@@ -43,26 +37,32 @@ export function readForm(chosen) {
   if (sixthGrade) attestation.sixth_grade = true;
   else if (/^\d{1,3}$/.test(ageText)) attestation.age = Number(ageText);
   else errors.push({ field: "age", key: "ballot.error_age" });
-  const voter = byId("voter-id").value.trim();
-  if (!voter) errors.push({ field: "voter", key: "ballot.error_voter" });
-  const body = {
-    selections: [...chosen],
-    attestation,
-    voter: { kind: voterKind(voter), value: voter },
-  };
+  const { voter, errors: voterErrors } = readVoter();
+  errors.push(...voterErrors);
+  const body = { selections: [...chosen], attestation, voter };
   const neighbourhood = byId("neighbourhood").value;
   if (neighbourhood) body.neighbourhood = neighbourhood;
   return { body, errors };
 }
 
-const GROUPS = { resident: "resident", age: "age", voter: "voter" };
+/** The field of a group to put the focus on: its text box, else a shown radio. */
+function focusable(group) {
+  const shown = [...group.querySelectorAll("input")].filter((i) => !i.closest("[hidden]"));
+  return shown.find((i) => i.type !== "radio") || shown.find((i) => i.checked) || shown[0];
+}
+
+/** The form groups that show their own errors: group-NAME and error-NAME. */
+const GROUPS = ["resident", "age", "method", "contact", "code", "access", "access-contact", "voter"];
 
 /**
  * Marks each field in error and lists every error in an alert that takes
- * focus, so a keyboard or screen reader user lands on what to fix.
+ * focus, so a keyboard or screen reader user lands on what to fix. With
+ * `summary: false` (a code that could not be sent or checked) there is no
+ * list: the first field in error takes the focus, and its message, tied to
+ * it by aria-describedby, is read with it.
  */
-export function showFieldErrors(errors) {
-  for (const name of Object.keys(GROUPS)) {
+export function showFieldErrors(errors, { summary = true } = {}) {
+  for (const name of GROUPS) {
     byId(`group-${name}`).classList.remove("usa-form-group--error");
     show(byId(`error-${name}`), false);
   }
@@ -72,19 +72,27 @@ export function showFieldErrors(errors) {
   const alert = byId("form-error");
   const list = byId("form-error-list");
   list.replaceChildren();
-  if (!errors.length) return show(alert, false);
+  show(alert, false);
+  if (!errors.length) return;
+  let first = null;
   for (const error of errors) {
     const message = () => error.node?.cloneNode(true) || setText(el("span"), error.key);
     list.append(el("li", { children: [message()] }));
-    if (GROUPS[error.field]) {
+    if (GROUPS.includes(error.field)) {
       const group = byId(`group-${error.field}`);
       group.classList.add("usa-form-group--error");
       const slot = byId(`error-${error.field}`);
       slot.replaceChildren(message());
       show(slot);
-      group.querySelector("input")?.setAttribute("aria-invalid", "true");
+      const input = group.querySelector("input:not([type=radio])");
+      input?.setAttribute("aria-invalid", "true");
+      first ??= focusable(group);
     }
   }
-  show(alert);
-  focusOn(alert);
+  if (summary || !first) {
+    show(alert);
+    focusOn(alert);
+  } else {
+    first.focus();
+  }
 }
