@@ -123,7 +123,7 @@ def cast_ballot(
     cycle = store.current_cycle(max_age=CYCLE_CACHE_SECONDS)
     secret = voter_secret()
     voter = resolve_voter(secret, cycle, request, now=now)
-    idempotency_id = _idempotency_id(secret, cycle.cycle_id, voter.key, key)
+    idempotency_id = retry_record_id(secret, cycle.cycle_id, voter.key, key)
     receipt = derive_receipt(secret, cycle.cycle_id, key)
 
     if cycle.phase is not Phase.VOTING or voter.expired is not None:
@@ -240,7 +240,7 @@ def resolve_voter(
     return Voter(prefix + voter_key(secret, cycle.cycle_id, kind, value), "attested")
 
 
-def _idempotency_id(secret: bytes, cycle_id: str, voter: str, key: str) -> str:
+def retry_record_id(secret: bytes, cycle_id: str, voter: str, key: str) -> str:
     """Where a submission's retry record lives: a keyed HMAC of the voter and
     the client's key together.
 

@@ -9,7 +9,6 @@ each uses its own voters and asserts on what it added to the tables.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -27,7 +26,7 @@ import boto3
 import pytest
 
 from chalicelib.voterkey import voter_key
-from chalicelib.voting import derive_receipt, receipt_hash
+from chalicelib.voting import derive_receipt, receipt_hash, retry_record_id
 from pbctl.localrun import HOST, LocalRun
 from pbctl.localstack import is_loopback
 from tests.functional.conftest import open_voting, small_cycle
@@ -61,6 +60,11 @@ class Stack:
         """The voter-mark key the API derives for ``email``."""
         secret = self.local.services.voter_secret()
         return f"{CYCLE}#" + voter_key(secret, CYCLE, "email", email)
+
+    def idempotency_id(self, email: str, key: str) -> str:
+        """Where the API keeps the retry record of ``email``'s ballot under ``key``."""
+        secret = self.local.services.voter_secret()
+        return retry_record_id(secret, CYCLE, self.voter(email), key)
 
     def receipt(self, idempotency_key: str) -> str:
         """The receipt the API derives for a ballot sent under this key."""
@@ -204,10 +208,6 @@ def added(stack: Stack, before: dict[str, set[str]]) -> dict[str, set[str]]:
     return {table: after[table] - before[table] for table in after}
 
 
-def idempotency_id(key: str) -> str:
-    return f"{CYCLE}#{hashlib.sha256(key.encode()).hexdigest()}"
-
-
 def recorded_once(stack: Stack, before, email: str, key: str, receipt: str) -> None:
     """Exactly one mark, one ballot and one idempotency record were added,
     and they are this voter's, this receipt's and this key's."""
@@ -215,7 +215,7 @@ def recorded_once(stack: Stack, before, email: str, key: str, receipt: str) -> N
     assert added(stack, before) == {
         "voter_marks": {stack.voter(email)},
         "ballots": {receipt_hash(receipt)},
-        "idempotency": {idempotency_id(key)},
+        "idempotency": {stack.idempotency_id(email, key)},
     }
 
 
