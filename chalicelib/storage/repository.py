@@ -1264,42 +1264,41 @@ def _paper_query(cycle_id: str, prefix: str):
         raise _translate(exc) from exc
 
 
-def _batch_item(batch: Batch) -> PaperModel:
+def _paper_item(record: Batch | Entry, item_id: str) -> PaperModel:
+    """A batch or entry as its paper-table item: status and version as
+    attributes (conditions read them), the rest as its document."""
     return PaperModel(
-        batch.cycle_id,
-        f"batch#{batch.batch_id}",
-        version=batch.version,
-        status=batch.status,
-        document=batch.to_dict(),
+        record.cycle_id,
+        item_id,
+        version=record.version,
+        status=record.status,
+        document=record.to_dict(),
     )
 
 
-def _batch_from_item(item: PaperModel) -> Batch:
-    return Batch.from_dict(
+def _from_paper_item(kind: type[Batch] | type[Entry], item: PaperModel):
+    return kind.from_dict(
         item.cycle_id,
         item.document or {},
         status=item.status,
         version=int(item.version),
     )
+
+
+def _batch_item(batch: Batch) -> PaperModel:
+    return _paper_item(batch, f"batch#{batch.batch_id}")
 
 
 def _entry_item(entry: Entry) -> PaperModel:
-    return PaperModel(
-        entry.cycle_id,
-        f"entry#{entry.batch_id}#{entry.entry_id}",
-        version=entry.version,
-        status=entry.status,
-        document=entry.to_dict(),
-    )
+    return _paper_item(entry, f"entry#{entry.batch_id}#{entry.entry_id}")
+
+
+def _batch_from_item(item: PaperModel) -> Batch:
+    return _from_paper_item(Batch, item)
 
 
 def _entry_from_item(item: PaperModel) -> Entry:
-    return Entry.from_dict(
-        item.cycle_id,
-        item.document or {},
-        status=item.status,
-        version=int(item.version),
-    )
+    return _from_paper_item(Entry, item)
 
 
 def _audit_from(cycle_id: str, audit: dict) -> AuditModel:

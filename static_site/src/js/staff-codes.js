@@ -7,17 +7,14 @@
 import { byId, el, focusOn, show } from "./dom.js";
 import { date, number, setText, t } from "./i18n.js";
 import {
-  rememberActor,
   saveFile,
-  showStaffNav,
   staffCall,
   staffFile,
   startStaffPage,
   token,
   toSignIn,
-  updateStaffBar,
 } from "./staff-common.js";
-import { cycleIdOfPage, markInvalid, showNotice, showPageRefusal } from "./staff-page.js";
+import { loadBatchPage, markInvalid, showNotice, showPageRefusal } from "./staff-page.js";
 import { done, failed, loading } from "./status.js";
 
 let me = null; // GET /staff/me
@@ -36,15 +33,7 @@ const base = () => `/staff/cycles/${encodeURIComponent(board.cycle_id)}/access-c
 async function load() {
   loading();
   try {
-    const id = encodeURIComponent(await cycleIdOfPage());
-    [me, board] = await Promise.all([
-      me || staffCall("/staff/me").then((r) => r.body),
-      staffCall(`/staff/cycles/${id}/dashboard`).then((r) => r.body),
-    ]);
-    rememberActor(me.actor);
-    updateStaffBar();
-    showStaffNav(me);
-    batches = (await staffCall(`/staff/cycles/${id}/access-code-batches`)).body.batches;
+    ({ me, board, batches } = await loadBatchPage(me, "access-code-batches"));
     error = null;
   } catch (exc) {
     error = exc;

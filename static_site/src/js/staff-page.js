@@ -5,6 +5,7 @@
 import { getCycle } from "./api.js";
 import { byId, el, show } from "./dom.js";
 import { setText } from "./i18n.js";
+import { rememberActor, showStaffNav, staffCall, updateStaffBar } from "./staff-common.js";
 import { describeRefusal } from "./staff-errors.js";
 
 /** ?cycle=ID names another cycle than the one the public site shows. */
@@ -17,6 +18,24 @@ const NO_SUCH_CYCLE = { status: 404, code: "NOT_FOUND", field: "cycle_id" };
 export async function cycleIdOfPage() {
   if (wantedCycle !== null && !CYCLE_ID.test(wantedCycle)) throw NO_SUCH_CYCLE;
   return wantedCycle ?? (await getCycle()).cycle_id;
+}
+
+/**
+ * What both batch pages read first: who is signed in (`me`, asked for only
+ * once), the cycle's dashboard, and the batches under `list` (a path below
+ * /staff/cycles/{id}/). Fills the staff bar and its navigation.
+ */
+export async function loadBatchPage(me, list) {
+  const id = encodeURIComponent(await cycleIdOfPage());
+  const [member, board] = await Promise.all([
+    me || staffCall("/staff/me").then((r) => r.body),
+    staffCall(`/staff/cycles/${id}/dashboard`).then((r) => r.body),
+  ]);
+  rememberActor(member.actor);
+  updateStaffBar();
+  showStaffNav(member);
+  const batches = (await staffCall(`/staff/cycles/${id}/${list}`)).body.batches;
+  return { me: member, board, batches };
 }
 
 /** A slim USWDS alert whose text `fill(p)` writes. */

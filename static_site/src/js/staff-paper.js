@@ -14,17 +14,14 @@ import { getBallot } from "./api.js";
 import { byId, el, focusOn, show } from "./dom.js";
 import { localized, number, setText, t, zonedDateTime } from "./i18n.js";
 import {
-  rememberActor,
-  showStaffNav,
   staffCall,
   staffText,
   startStaffPage,
   token,
   toSignIn,
-  updateStaffBar,
 } from "./staff-common.js";
 import { refusedSheet } from "./staff-errors.js";
-import { cycleIdOfPage, markInvalid, showNotice, showPageRefusal } from "./staff-page.js";
+import { loadBatchPage, markInvalid, showNotice, showPageRefusal } from "./staff-page.js";
 import { done, failed, loading } from "./status.js";
 import { fillNeighbourhoods } from "./voter-form.js";
 
@@ -58,15 +55,7 @@ const open = (batch) => batch.status === "open" || batch.status === "disputed";
 async function load() {
   loading();
   try {
-    const id = encodeURIComponent(await cycleIdOfPage());
-    [me, board] = await Promise.all([
-      me || staffCall("/staff/me").then((r) => r.body),
-      staffCall(`/staff/cycles/${id}/dashboard`).then((r) => r.body),
-    ]);
-    rememberActor(me.actor);
-    updateStaffBar();
-    showStaffNav(me);
-    batches = (await staffCall(`/staff/cycles/${id}/paper/batches`)).body.batches;
+    ({ me, board, batches } = await loadBatchPage(me, "paper/batches"));
     error = null;
   } catch (exc) {
     error = exc;
